@@ -1,0 +1,105 @@
+//! Reading the log: a live stream of recorded events from any sequence.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use berth_events::{Aggregate, Event, EventMeta, headers};
+use futures::{Stream, StreamExt};
+
+use crate::EventLog;
+use crate::error::{LogError, unavailable};
+
+/// An event as stored in the log.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    /// Stream sequence: the event's position in the log.
+    pub sequence: u64,
+    pub aggregate: Aggregate,
+    pub meta: EventMeta,
+    pub event_type: String,
+    pub version: u16,
+    /// `None` for an event type this build does not know (written by a newer
+    /// service): readers skip it but still move past it.
+    pub event: Option<Event>,
+}
+
+type Inner = Pin<Box<dyn Stream<Item = Result<RecordedEvent, LogError>> + Send>>;
+
+/// Every event from a starting sequence on, in order, then live as they are appended.
+/// Backed by an ordered JetStream consumer, which recovers from gaps and reconnects.
+pub struct EventStream {
+    inner: Inner,
+}
+
+impl Stream for EventStream {
+    type Item = Result<RecordedEvent, LogError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl EventLog {
+    /// Subscribes from `from_sequence` (1 = the beginning).
+    pub async fn subscribe(&self, from_sequence: u64) -> Result<EventStream, LogError> {
+        let stream = self
+            .jetstream
+            .get_stream_no_info(&self.stream_name)
+            .await
+            .map_err(unavailable)?;
+        let deliver_policy = if from_sequence <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: from_sequence,
+            }
+        };
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let messages = consumer.messages().await.map_err(unavailable)?;
+        let inner = messages.map(|message| decode(message.map_err(unavailable)?));
+        Ok(EventStream {
+            inner: Box::pin(inner),
+        })
+    }
+}
+
+fn decode(message: async_nats::jetstream::Message) -> Result<RecordedEvent, LogError> {
+    let sequence = message.info().map_err(unavailable)?.stream_sequence;
+    let malformed = |reason: &str| LogError::Malformed {
+        sequence,
+        reason: reason.to_owned(),
+    };
+    let aggregate =
+        Aggregate::from_subject(message.subject.as_str()).map_err(|e| malformed(&e.to_string()))?;
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    let meta = EventMeta::from_headers(header).ok_or_else(|| malformed("no Berth envelope"))?;
+    let event_type = header(headers::EVENT_TYPE)
+        .ok_or_else(|| malformed("no event type"))?
+        .to_owned();
+    let version: u16 = header(headers::EVENT_VERSION)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| malformed("no event version"))?;
+    let event = Event::decode(&event_type, version, &message.payload)
+        .map_err(|e| malformed(&e.to_string()))?;
+    Ok(RecordedEvent {
+        sequence,
+        aggregate,
+        meta,
+        event_type,
+        version,
+        event,
+    })
+}

@@ -1,0 +1,64 @@
+//! How far a projection has got: read-your-writes and health.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// A cheap, cloneable view of a running projection's progress.
+#[derive(Clone, Debug)]
+pub struct ProjectionHandle {
+    name: &'static str,
+    position: watch::Receiver<u64>,
+    /// The log's last sequence when the runner started: the projection has caught up
+    /// once it has applied that far.
+    startup_target: u64,
+}
+
+/// The projection did not reach a sequence in time.
+#[derive(Debug, thiserror::Error)]
+#[error("projection {name} is at {position}, not yet at {wanted}")]
+pub struct NotReached {
+    pub name: &'static str,
+    pub position: u64,
+    pub wanted: u64,
+}
+
+impl ProjectionHandle {
+    pub(crate) fn new(name: &'static str, position: watch::Receiver<u64>, startup_target: u64) -> Self {
+        Self {
+            name,
+            position,
+            startup_target,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The sequence of the last event applied (and committed).
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    /// True once the projection has applied everything that was in the log when it
+    /// started.
+    pub fn caught_up(&self) -> bool {
+        self.position() >= self.startup_target
+    }
+
+    /// Waits until the projection has applied `sequence`: a caller that appended an
+    /// event then reads its own write.
+    pub async fn wait_for(&self, sequence: u64, timeout: Duration) -> Result<(), NotReached> {
+        let mut position = self.position.clone();
+        let reached = tokio::time::timeout(timeout, position.wait_for(|at| *at >= sequence)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(NotReached {
+                name: self.name,
+                position: self.position(),
+                wanted: sequence,
+            }),
+        }
+    }
+}

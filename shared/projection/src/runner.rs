@@ -1,0 +1,191 @@
+//! The projection runner: log -> batches -> one SQL transaction each.
+
+use std::future::Future;
+use std::time::Duration;
+
+use berth_eventlog::{EventLog, LogError, RecordedEvent};
+use futures::{FutureExt, StreamExt};
+use sqlx::{AnyConnection, Executor};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::{ProjectionHandle, ReadModel};
+
+/// A read model folded from the log.
+pub trait Projection: Send + 'static {
+    /// Stable name: the checkpoint's key.
+    fn name(&self) -> &'static str;
+
+    /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`) valid in SQLite and
+    /// PostgreSQL, run at start.
+    fn schema(&self) -> &'static [&'static str];
+
+    /// The tables to drop for a rebuild.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies a batch of events, in order, inside the runner's transaction.
+    fn apply(
+        &mut self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("read model: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How the runner works.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// At most this many events per transaction.
+    pub batch_size: usize,
+    /// Drop the tables and replay from sequence 1.
+    pub rebuild: bool,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 2000,
+            rebuild: false,
+        }
+    }
+}
+
+const CHECKPOINT_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS berth_checkpoints (\
+    projection TEXT PRIMARY KEY, position BIGINT NOT NULL)";
+
+/// Feeds one projection from the log. Build it, take a [`ProjectionHandle`], then
+/// [`ProjectionRunner::run`] it.
+pub struct ProjectionRunner<P> {
+    log: EventLog,
+    read_model: ReadModel,
+    projection: P,
+    options: RunnerOptions,
+    position: watch::Sender<u64>,
+    handle: ProjectionHandle,
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// Creates the schema (dropping it first on rebuild) and loads the checkpoint.
+    pub async fn new(
+        log: EventLog,
+        read_model: ReadModel,
+        projection: P,
+        options: RunnerOptions,
+    ) -> Result<Self, ProjectionError> {
+        let pool = read_model.pool();
+        pool.execute(CHECKPOINT_SCHEMA).await?;
+        if options.rebuild {
+            info!(projection = projection.name(), "rebuilding from sequence 1");
+            let mut tx = pool.begin().await?;
+            for table in projection.tables() {
+                tx.execute(format!("DROP TABLE IF EXISTS {table}").as_str())
+                    .await?;
+            }
+            sqlx::query("DELETE FROM berth_checkpoints WHERE projection = $1")
+                .bind(projection.name())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        for statement in projection.schema() {
+            pool.execute(*statement).await?;
+        }
+        let checkpoint: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM berth_checkpoints WHERE projection = $1")
+                .bind(projection.name())
+                .fetch_optional(pool)
+                .await?;
+        let checkpoint = checkpoint.map_or(0, |p| p.max(0) as u64);
+        let startup_target = log.last_sequence().await?;
+        let (position, receiver) = watch::channel(checkpoint);
+        let handle = ProjectionHandle::new(projection.name(), receiver, startup_target);
+        info!(
+            projection = projection.name(),
+            checkpoint, startup_target, "projection ready to run"
+        );
+        Ok(Self {
+            log,
+            read_model,
+            projection,
+            options,
+            position,
+            handle,
+        })
+    }
+
+    pub fn handle(&self) -> ProjectionHandle {
+        self.handle.clone()
+    }
+
+    /// Applies the log until `shutdown` completes; the batch in flight is committed
+    /// first. Transient failures (log or database) are retried from the checkpoint.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let outcome = tokio::select! {
+                () = &mut shutdown => return,
+                outcome = self.follow() => outcome,
+            };
+            if let Err(error) = outcome {
+                warn!(projection = self.projection.name(), %error, "projection failed; retrying");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Follows the log from the checkpoint; returns only on error. Cancel-safe: a
+    /// batch is either committed with its checkpoint or not at all.
+    async fn follow(&mut self) -> Result<(), ProjectionError> {
+        let from = *self.position.borrow() + 1;
+        let mut events = self.log.subscribe(from).await?;
+        let mut batch = Vec::with_capacity(self.options.batch_size);
+        loop {
+            let Some(first) = events.next().await else {
+                return Err(ProjectionError::Invalid("event stream ended".into()));
+            };
+            batch.push(first?);
+            // Take whatever else is already here, without waiting.
+            while batch.len() < self.options.batch_size {
+                match events.next().now_or_never() {
+                    Some(Some(event)) => batch.push(event?),
+                    _ => break,
+                }
+            }
+            self.apply_batch(&batch).await?;
+            batch.clear();
+        }
+    }
+
+    async fn apply_batch(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last().map(|e| e.sequence) else {
+            return Ok(());
+        };
+        let mut tx = self.read_model.pool().begin().await?;
+        self.projection.apply(&mut tx, batch).await?;
+        sqlx::query(
+            "INSERT INTO berth_checkpoints (projection, position) VALUES ($1, $2) \
+             ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+        )
+        .bind(self.projection.name())
+        .bind(last as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.position.send_replace(last);
+        Ok(())
+    }
+}

@@ -80,4 +80,15 @@ impl ReadModel {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// Adapts portable DDL to this database. The one difference Berth needs: key
+    /// columns declared `KEY_TEXT` sort bytewise on both databases (SQLite's default
+    /// collation; `COLLATE "C"` on PostgreSQL), so `ORDER BY` and `WHERE key > $1`
+    /// pagination agree everywhere.
+    pub fn ddl(&self, statement: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => statement.replace("KEY_TEXT", "TEXT"),
+            Backend::Postgres => statement.replace("KEY_TEXT", "TEXT COLLATE \"C\""),
+        }
+    }
 }

@@ -17,7 +17,8 @@ pub trait Projection: Send + 'static {
     fn name(&self) -> &'static str;
 
     /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`) valid in SQLite and
-    /// PostgreSQL, run at start.
+    /// PostgreSQL, run at start. Sortable key columns are declared `KEY_TEXT` (see
+    /// [`ReadModel::ddl`]).
     fn schema(&self) -> &'static [&'static str];
 
     /// The tables to drop for a rebuild.
@@ -97,7 +98,7 @@ impl<P: Projection> ProjectionRunner<P> {
             tx.commit().await?;
         }
         for statement in projection.schema() {
-            pool.execute(*statement).await?;
+            pool.execute(read_model.ddl(statement).as_str()).await?;
         }
         let checkpoint: Option<i64> =
             sqlx::query_scalar("SELECT position FROM berth_checkpoints WHERE projection = $1")

@@ -1,0 +1,217 @@
+//! Clusters in the read model.
+
+use std::collections::{BTreeSet, HashMap};
+
+use berth_events::{ClusterCreated, ClusterSetting, ClusterUpdated, Json, Tag};
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+
+use super::{fetch_by_keys, upsert_rows};
+
+pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS clusters (
+    name KEY_TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    version BIGINT NOT NULL
+)"];
+
+/// The stored attributes of a cluster (everything but counts, which are derived).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterDoc {
+    #[serde(default)]
+    pub settings: Vec<ClusterSetting>,
+    #[serde(default)]
+    pub configuration: Option<Json>,
+    #[serde(default)]
+    pub service_connect_defaults: Option<Json>,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<Json>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRow {
+    pub name: String,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    pub doc: ClusterDoc,
+    pub tags: Vec<Tag>,
+    /// Sequence of the aggregate's last event: the version to expect on append.
+    pub version: u64,
+}
+
+impl ClusterRow {
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+
+    pub(crate) fn created(&mut self, event: &ClusterCreated) {
+        self.status = "ACTIVE".into();
+        self.doc = ClusterDoc {
+            settings: event.settings.clone(),
+            configuration: event.configuration.clone(),
+            service_connect_defaults: event.service_connect_defaults.clone(),
+            capacity_providers: event.capacity_providers.clone(),
+            default_capacity_provider_strategy: event.default_capacity_provider_strategy.clone(),
+        };
+        self.tags = event.tags.clone();
+    }
+
+    pub(crate) fn updated(&mut self, event: &ClusterUpdated) {
+        if let Some(settings) = &event.settings {
+            for setting in settings {
+                match self.doc.settings.iter_mut().find(|s| s.name == setting.name) {
+                    Some(existing) => existing.value = setting.value.clone(),
+                    None => self.doc.settings.push(setting.clone()),
+                }
+            }
+        }
+        if let Some(configuration) = &event.configuration {
+            self.doc.configuration = Some(configuration.clone());
+        }
+        if let Some(defaults) = &event.service_connect_defaults {
+            self.doc.service_connect_defaults = Some(defaults.clone());
+        }
+    }
+
+    fn empty(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            status: "INACTIVE".into(),
+            doc: ClusterDoc::default(),
+            tags: Vec::new(),
+            version: 0,
+        }
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            doc: json_column(row, "doc")?,
+            tags: json_column(row, "tags")?,
+            version: row.try_get::<i64, _>("version")?.max(0) as u64,
+        })
+    }
+}
+
+/// Decodes a JSON text column.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+/// The clusters a batch touches.
+#[derive(Default)]
+pub(crate) struct ClusterBatch {
+    rows: HashMap<String, ClusterRow>,
+    dirty: BTreeSet<String>,
+}
+
+impl ClusterBatch {
+    pub(crate) async fn load(
+        connection: &mut AnyConnection,
+        names: Vec<String>,
+    ) -> Result<Self, sqlx::Error> {
+        let mut batch = Self::default();
+        let rows = fetch_by_keys(
+            connection,
+            |keys| format!("SELECT name, status, doc, tags, version FROM clusters WHERE name IN ({keys})"),
+            &names,
+        )
+        .await?;
+        for row in &rows {
+            let cluster = ClusterRow::from_row(row)?;
+            batch.rows.insert(cluster.name.clone(), cluster);
+        }
+        Ok(batch)
+    }
+
+    /// The row to change (a fresh INACTIVE one if unknown), marked for write-back.
+    pub(crate) fn touch(&mut self, name: &str, sequence: u64) -> &mut ClusterRow {
+        self.dirty.insert(name.to_owned());
+        let row = self
+            .rows
+            .entry(name.to_owned())
+            .or_insert_with(|| ClusterRow::empty(name));
+        row.version = sequence;
+        row
+    }
+
+    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let rows: Vec<(String, String, String, String, i64)> = self
+            .dirty
+            .iter()
+            .filter_map(|name| self.rows.get(name))
+            .map(|row| {
+                (
+                    row.name.clone(),
+                    row.status.clone(),
+                    serde_json::to_string(&row.doc).unwrap_or_default(),
+                    serde_json::to_string(&row.tags).unwrap_or_default(),
+                    row.version as i64,
+                )
+            })
+            .collect();
+        upsert_rows(
+            connection,
+            &rows,
+            5,
+            |values| {
+                format!(
+                    "INSERT INTO clusters (name, status, doc, tags, version) VALUES {values} \
+                     ON CONFLICT (name) DO UPDATE SET status = excluded.status, doc = excluded.doc, \
+                     tags = excluded.tags, version = excluded.version"
+                )
+            },
+            |query, row| {
+                query
+                    .bind(row.0.as_str())
+                    .bind(row.1.as_str())
+                    .bind(row.2.as_str())
+                    .bind(row.3.as_str())
+                    .bind(row.4)
+            },
+        )
+        .await
+    }
+}
+
+pub(crate) mod queries {
+    use sqlx::AnyPool;
+
+    use super::ClusterRow;
+
+    const COLUMNS: &str = "name, status, doc, tags, version";
+
+    pub async fn get(pool: &AnyPool, name: &str) -> Result<Option<ClusterRow>, sqlx::Error> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clusters WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+        row.as_ref().map(ClusterRow::from_row).transpose()
+    }
+
+    /// ACTIVE cluster names after `after`, in order, at most `limit`.
+    pub async fn list_active(
+        pool: &AnyPool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT name FROM clusters WHERE status = 'ACTIVE' AND name > $1 ORDER BY name LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(pool)
+        .await
+    }
+}

@@ -1,0 +1,61 @@
+//! The api-gateway's read model: what Describe* and List* answer from.
+//!
+//! One projection ([`GatewayProjection`]) folds the log into one table per entity.
+//! Each batch is applied in three steps: load every row the batch touches in bulk,
+//! fold the events into those rows in memory, write the changed rows back with
+//! multi-row upserts. A batch of thousands of events costs a handful of statements,
+//! which is what makes replaying the whole log fast.
+
+mod clusters;
+mod projection;
+mod task_definitions;
+
+pub use clusters::{ClusterDoc, ClusterRow};
+pub use projection::GatewayProjection;
+pub use task_definitions::{FamilyStatusFilter, TaskDefinitionRow};
+
+pub(crate) use clusters::queries as cluster_queries;
+pub(crate) use task_definitions::queries as task_definition_queries;
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+/// Runs `sql` once per chunk of rows with the parameters `bind` adds per row.
+pub(crate) async fn upsert_rows<T>(
+    connection: &mut AnyConnection,
+    rows: &[T],
+    columns: usize,
+    sql_for: impl Fn(&str) -> String,
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
+        let sql = sql_for(&berth_projection::sql::values_placeholders(chunk.len(), columns));
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// Fetches rows whose single text key is in `keys`, in chunks.
+pub(crate) async fn fetch_by_keys(
+    connection: &mut AnyConnection,
+    select_where_key_in: impl Fn(&str) -> String,
+    keys: &[String],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
+        let sql = select_where_key_in(&berth_projection::sql::list_placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for key in chunk {
+            query = query.bind(key.as_str());
+        }
+        rows.extend(query.fetch_all(&mut *connection).await?);
+    }
+    Ok(rows)
+}

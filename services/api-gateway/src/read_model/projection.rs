@@ -1,0 +1,162 @@
+//! The api-gateway projection: folds each batch into the entity tables.
+
+use std::collections::BTreeSet;
+
+use berth_events::{Aggregate, Event};
+use berth_eventlog::RecordedEvent;
+use berth_projection::{Projection, ProjectionError};
+use sqlx::AnyConnection;
+
+use super::clusters::{self, ClusterBatch};
+use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
+use crate::arn::{self, Resource};
+
+/// The read model behind every Describe*/List* the gateway answers.
+#[derive(Debug, Default)]
+pub struct GatewayProjection;
+
+impl Projection for GatewayProjection {
+    fn name(&self) -> &'static str {
+        "api-gateway"
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        static SCHEMA: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [clusters::SCHEMA, task_definitions::SCHEMA].concat()
+        });
+        &SCHEMA
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["clusters", "task_definitions", "task_definition_families"]
+    }
+
+    async fn apply(
+        &mut self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let keys = TouchedKeys::of(events);
+        let mut clusters = ClusterBatch::load(connection, keys.clusters.into_iter().collect()).await?;
+        let mut task_definitions = TaskDefinitionBatch::load(
+            connection,
+            keys.families.into_iter().collect(),
+            keys.revisions.into_iter().collect(),
+        )
+        .await?;
+        for recorded in events {
+            let Some(event) = &recorded.event else { continue };
+            let sequence = recorded.sequence;
+            match (&recorded.aggregate, event) {
+                (Aggregate::Cluster(name), event) => {
+                    let row = clusters.touch(name, sequence);
+                    match event {
+                        Event::ClusterCreated(created) => row.created(created),
+                        Event::ClusterUpdated(updated) => row.updated(updated),
+                        Event::ClusterDeleted(_) => row.status = "INACTIVE".into(),
+                        Event::ResourceTagged(tagged) => merge_tags(&mut row.tags, &tagged.tags),
+                        Event::ResourceUntagged(untagged) => {
+                            row.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
+                        }
+                        _ => {}
+                    }
+                }
+                (Aggregate::TaskDefinitionFamily(family), event) => {
+                    let family_row = task_definitions.touch_family(family, sequence);
+                    match event {
+                        Event::TaskDefinitionRegistered(registered) => {
+                            family_row.last_revision = family_row.last_revision.max(registered.revision);
+                            task_definitions
+                                .insert(TaskDefinitionRow::registered(registered, recorded.meta.time));
+                        }
+                        Event::TaskDefinitionDeregistered(deregistered) => {
+                            if let Some(row) = task_definitions.revision_mut(family, deregistered.revision) {
+                                row.status = "INACTIVE".into();
+                                row.deregistered_at = Some(recorded.meta.time);
+                            }
+                        }
+                        Event::TaskDefinitionDeleted(deleted) => {
+                            if let Some(row) = task_definitions.revision_mut(family, deleted.revision) {
+                                row.status = "DELETE_IN_PROGRESS".into();
+                                row.deleted_at = Some(recorded.meta.time);
+                            }
+                        }
+                        Event::ResourceTagged(tagged) => {
+                            if let Some(Resource::TaskDefinition { revision, .. }) = arn::parse(&tagged.resource_arn)
+                                && let Some(row) = task_definitions.revision_mut(family, revision)
+                            {
+                                merge_tags(&mut row.tags, &tagged.tags);
+                            }
+                        }
+                        Event::ResourceUntagged(untagged) => {
+                            if let Some(Resource::TaskDefinition { revision, .. }) = arn::parse(&untagged.resource_arn)
+                                && let Some(row) = task_definitions.revision_mut(family, revision)
+                            {
+                                row.tags.retain(|t| !untagged.tag_keys.contains(&t.key));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        clusters.save(connection).await?;
+        task_definitions.save(connection).await?;
+        Ok(())
+    }
+}
+
+/// Tags with an existing key overwrite its value, as TagResource does.
+fn merge_tags(tags: &mut Vec<berth_events::Tag>, new: &[berth_events::Tag]) {
+    for tag in new {
+        match tags.iter_mut().find(|t| t.key == tag.key) {
+            Some(existing) => existing.value = tag.value.clone(),
+            None => tags.push(tag.clone()),
+        }
+    }
+}
+
+/// Every row key a batch reads before it changes it.
+#[derive(Default)]
+struct TouchedKeys {
+    clusters: BTreeSet<String>,
+    families: BTreeSet<String>,
+    /// Existing revisions (not ones the batch registers).
+    revisions: BTreeSet<(String, u32)>,
+}
+
+impl TouchedKeys {
+    fn of(events: &[RecordedEvent]) -> Self {
+        let mut keys = Self::default();
+        for recorded in events {
+            match (&recorded.aggregate, &recorded.event) {
+                (Aggregate::Cluster(name), _) => {
+                    keys.clusters.insert(name.clone());
+                }
+                (Aggregate::TaskDefinitionFamily(family), Some(event)) => {
+                    keys.families.insert(family.clone());
+                    let revision = match event {
+                        Event::TaskDefinitionDeregistered(e) => Some(e.revision),
+                        Event::TaskDefinitionDeleted(e) => Some(e.revision),
+                        Event::ResourceTagged(e) => tagged_revision(&e.resource_arn),
+                        Event::ResourceUntagged(e) => tagged_revision(&e.resource_arn),
+                        _ => None,
+                    };
+                    if let Some(revision) = revision {
+                        keys.revisions.insert((family.clone(), revision));
+                    }
+                }
+                _ => {}
+            }
+        }
+        keys
+    }
+}
+
+fn tagged_revision(resource_arn: &str) -> Option<u32> {
+    match arn::parse(resource_arn)? {
+        Resource::TaskDefinition { revision, .. } => Some(revision),
+        _ => None,
+    }
+}

@@ -1,0 +1,3 @@
+//! Scheduler: single writer of task placements per cluster.
+
+pub mod placement;

@@ -103,7 +103,12 @@ mod tests {
 
     #[test]
     fn foreign_subjects_are_rejected() {
-        for subject in ["berth.other.x", "berth.evt.cluster", "berth.evt.c.x.task", "x.y"] {
+        for subject in [
+            "berth.other.x",
+            "berth.evt.cluster",
+            "berth.evt.c.x.task",
+            "x.y",
+        ] {
             assert!(Aggregate::from_subject(subject).is_err(), "{subject}");
         }
     }

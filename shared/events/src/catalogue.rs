@@ -113,6 +113,18 @@ catalogue! {
     TaskDefinitionDeleted = 1,
     ResourceTagged = 1,
     ResourceUntagged = 1,
+    ContainerInstanceRegistered = 1,
+    ContainerInstanceStatusChanged = 1,
+    ContainerInstanceDeregistered = 1,
+    AgentConnected = 1,
+    AgentDisconnected = 1,
+    AttributesPut = 1,
+    AttributesDeleted = 1,
+    TaskRequested = 1,
+    TaskPlaced = 1,
+    TaskPlacementFailed = 1,
+    TaskStopRequested = 1,
+    TaskStateReported = 1,
 }
 
 /// Superseded versions and their upcasters. Empty until the first schema change:

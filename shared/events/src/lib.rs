@@ -14,14 +14,25 @@
 mod aggregate;
 pub mod catalogue;
 mod cluster;
+mod container_instance;
 mod meta;
+mod task;
 mod task_definition;
 mod types;
 
 pub use aggregate::{Aggregate, AggregateParseError, SUBJECT_PREFIX};
 pub use catalogue::{CodecError, Event};
 pub use cluster::{ClusterCreated, ClusterDeleted, ClusterUpdated};
+pub use container_instance::{
+    AgentConnected, AgentDisconnected, Attribute, AttributesDeleted, AttributesPut,
+    ContainerInstanceDeregistered, ContainerInstanceRegistered, ContainerInstanceStatusChanged,
+    InstanceResources,
+};
 pub use meta::{EventMeta, headers};
+pub use task::{
+    Constraint, ContainerState, PlacementFailure, PortAssignment, PortRequest, Strategy,
+    TaskPlaced, TaskPlacementFailed, TaskRequested, TaskStateReported, TaskStopRequested,
+};
 pub use task_definition::{
     ResourceTagged, ResourceUntagged, TaskDefinitionDeleted, TaskDefinitionDeregistered,
     TaskDefinitionRegistered,

@@ -63,6 +63,121 @@ fn samples() -> Vec<Event> {
             tag_keys: vec!["env".into()],
         }
         .into(),
+        ContainerInstanceRegistered {
+            instance_id: "0b6c1f0e-3a1d-4c35-9f57-1d0d6f0c2a11".into(),
+            ec2_instance_id: "host-a".into(),
+            resources: InstanceResources {
+                cpu_units: 2048,
+                memory_mib: 3900,
+                reserved_tcp_ports: vec![22, 2375],
+                reserved_udp_ports: vec![],
+            },
+            attributes: vec![Attribute {
+                name: "ecs.availability-zone".into(),
+                value: Some("zone-a".into()),
+            }],
+            agent_version: "0.1.0".into(),
+            driver: "process".into(),
+        }
+        .into(),
+        ContainerInstanceStatusChanged {
+            status: "DRAINING".into(),
+        }
+        .into(),
+        ContainerInstanceDeregistered { force: true }.into(),
+        AgentConnected {
+            gateway_id: "agent-gateway-1".into(),
+        }
+        .into(),
+        AgentDisconnected {
+            reason: "heartbeat timeout".into(),
+        }
+        .into(),
+        AttributesPut {
+            attributes: vec![Attribute {
+                name: "stack".into(),
+                value: Some("prod".into()),
+            }],
+        }
+        .into(),
+        AttributesDeleted {
+            names: vec!["stack".into()],
+        }
+        .into(),
+        TaskRequested {
+            family: "web".into(),
+            revision: 3,
+            definition: json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}),
+            overrides: Some(json!({"containerOverrides": [{"name": "app", "command": ["sleep", "5"]}]})),
+            cpu_units: 128,
+            memory_mib: 64,
+            ports: vec![PortRequest {
+                container_name: "app".into(),
+                container_port: 80,
+                host_port: 0,
+                protocol: "tcp".into(),
+            }],
+            constraints: vec![Constraint {
+                kind: "memberOf".into(),
+                expression: Some("attribute:ecs.os-type == linux".into()),
+            }],
+            strategy: vec![Strategy {
+                kind: "binpack".into(),
+                field: Some("memory".into()),
+            }],
+            target_instances: vec![],
+            group: "family:web".into(),
+            started_by: Some("me".into()),
+            launch_type: "EC2".into(),
+            tags: vec![],
+            request_id: "0192f0a6-0000-7000-8000-000000000000".into(),
+        }
+        .into(),
+        TaskPlaced {
+            container_instance_id: "0b6c1f0e-3a1d-4c35-9f57-1d0d6f0c2a11".into(),
+            cpu_units: 128,
+            memory_mib: 64,
+            ports: vec![PortAssignment {
+                container_name: "app".into(),
+                container_port: 80,
+                host_port: 49153,
+                protocol: "tcp".into(),
+            }],
+        }
+        .into(),
+        TaskPlacementFailed {
+            failures: vec![PlacementFailure {
+                container_instance_id: Some("0b6c1f0e-3a1d-4c35-9f57-1d0d6f0c2a11".into()),
+                reason: "RESOURCE:MEMORY".into(),
+                detail: None,
+            }],
+        }
+        .into(),
+        TaskStopRequested {
+            stop_code: "UserInitiated".into(),
+            reason: Some("done".into()),
+        }
+        .into(),
+        TaskStateReported {
+            last_status: "STOPPED".into(),
+            containers: vec![ContainerState {
+                name: "app".into(),
+                runtime_id: Some("4242".into()),
+                last_status: "STOPPED".into(),
+                exit_code: Some(0),
+                reason: None,
+                network_bindings: vec![],
+                health_status: Some("UNKNOWN".into()),
+            }],
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            health_status: None,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: Some(1_790_000_000_000),
+            stopped_at: Some(1_790_000_005_000),
+        }
+        .into(),
     ]
 }
 
@@ -74,7 +189,10 @@ fn golden_dir() -> PathBuf {
 fn every_event_type_has_a_sample() {
     let sampled: Vec<_> = samples().iter().map(|e| e.event_type()).collect();
     for (event_type, _) in Event::TYPES {
-        assert!(sampled.contains(event_type), "no golden sample for {event_type}");
+        assert!(
+            sampled.contains(event_type),
+            "no golden sample for {event_type}"
+        );
     }
 }
 
@@ -82,7 +200,11 @@ fn every_event_type_has_a_sample() {
 fn current_versions_match_their_golden_files() {
     let bless = std::env::var_os("BERTH_BLESS").is_some();
     for event in samples() {
-        let path = golden_dir().join(format!("{}.v{}.msgpack", event.event_type(), event.version()));
+        let path = golden_dir().join(format!(
+            "{}.v{}.msgpack",
+            event.event_type(),
+            event.version()
+        ));
         let encoded = event.encode().expect("encode");
         if bless && !path.exists() {
             std::fs::write(&path, &encoded).expect("write golden file");

@@ -76,10 +76,10 @@ pub enum SigV4Error {
     /// The request time is too far from the server's clock, or a presigned request expired.
     #[error("{0}")]
     SignatureExpired(String),
-    /// The signature is well-formed but its scope or payload claim is wrong (other service,
-    /// date that does not match, bad terminator, payload hash that does not match the body).
+    /// The signature is well-formed but something it claims is wrong: the scope (other
+    /// service, date that does not match, bad terminator) or the payload hash.
     #[error("{0}")]
-    InvalidScope(String),
+    InvalidSignature(String),
 }
 
 impl SigV4Error {
@@ -91,13 +91,13 @@ impl SigV4Error {
             SigV4Error::UnrecognizedClient => "UnrecognizedClientException",
             SigV4Error::SignatureMismatch
             | SigV4Error::SignatureExpired(_)
-            | SigV4Error::InvalidScope(_) => "InvalidSignatureException",
+            | SigV4Error::InvalidSignature(_) => "InvalidSignatureException",
         }
     }
 
     /// The error AWS sends when the credential scope names another service.
     pub fn wrong_service(expected: &str) -> Self {
-        SigV4Error::InvalidScope(format!(
+        SigV4Error::InvalidSignature(format!(
             "Credential should be scoped to correct service: '{expected}'. "
         ))
     }
@@ -175,7 +175,7 @@ pub fn verify_with(
     let scope = parse_credential(&auth.credential)?;
     let timestamp = parse_amz_date(&auth.amz_date)?;
     if scope.date != &auth.amz_date[..8] {
-        return Err(SigV4Error::InvalidScope(format!(
+        return Err(SigV4Error::InvalidSignature(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from \
              HTTP: '{}' != '{}', from '{}'.",
             scope.date,
@@ -483,7 +483,7 @@ fn parse_credential(credential: &str) -> Result<Scope<'_>, SigV4Error> {
         )));
     }
     if terminator != "aws4_request" {
-        return Err(SigV4Error::InvalidScope(format!(
+        return Err(SigV4Error::InvalidSignature(format!(
             "Credential should be scoped with a valid terminator: 'aws4_request', not \
              '{terminator}'."
         )));
@@ -627,7 +627,9 @@ fn payload_hashes(
 ) -> Result<Vec<String>, SigV4Error> {
     let presigned = auth.expires.is_some();
     let Some(claimed) = request.headers.get("x-amz-content-sha256") else {
-        return Ok(if presigned {
+        // A presigned URL signs UNSIGNED-PAYLOAD; so may a signer of a body-less request (a
+        // WebSocket upgrade), where there is nothing left unprotected.
+        return Ok(if presigned || request.body.is_empty() {
             vec![UNSIGNED_PAYLOAD.to_owned(), sha256_hex(request.body)]
         } else {
             vec![sha256_hex(request.body)]
@@ -638,13 +640,13 @@ fn payload_hashes(
         if presigned || options.allow_unsigned_payload {
             return Ok(vec![claimed.to_owned()]);
         }
-        return Err(SigV4Error::InvalidScope(
+        return Err(SigV4Error::InvalidSignature(
             "UNSIGNED-PAYLOAD is not accepted: the request body must be signed.".to_owned(),
         ));
     }
     if claimed.len() == 64 && claimed.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         if !claimed.eq_ignore_ascii_case(&sha256_hex(request.body)) {
-            return Err(SigV4Error::InvalidScope(
+            return Err(SigV4Error::InvalidSignature(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
                     .to_owned(),
             ));

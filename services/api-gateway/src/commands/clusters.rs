@@ -6,7 +6,7 @@ use berth_eventlog::{Append, Expect};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pagination::Page;
+use super::pagination::page_request;
 use super::{cluster_or_default, tags::to_event_tags};
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Gateway};
@@ -90,13 +90,13 @@ pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeClust
 #[serde(rename_all = "camelCase")]
 pub struct ListClustersRequest {
     next_token: Option<String>,
-    max_results: Option<i64>,
+    max_results: Option<i32>,
 }
 
 pub async fn list(gateway: &Gateway, caller: &Caller, request: ListClustersRequest) -> ApiResult<Value> {
-    let page = Page::new(request.next_token.as_deref(), request.max_results, 100)?;
-    let mut names = cluster_queries::list_active(gateway.db(), page.after.as_deref(), page.fetch_limit()).await?;
-    let next_token = page.finish(&mut names, Clone::clone);
+    let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
+    let names = cluster_queries::list_active(gateway.db(), page.after.as_deref(), page.fetch_limit()).await?;
+    let (names, next_token) = page.finish(names, Clone::clone);
     let arns: Vec<String> = names.iter().map(|name| caller.arns().cluster(name)).collect();
     Ok(render::with_next_token(json!({ "clusterArns": arns }), next_token))
 }

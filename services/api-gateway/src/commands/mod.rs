@@ -78,12 +78,10 @@ pub async fn dispatch(
     }
 }
 
-/// Decodes a request body; bad JSON or wrong member types are a 400, never a panic.
+/// Decodes a request body; bad JSON or wrong member types are a 400
+/// SerializationException naming the member, never a panic.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { body };
-    serde_json::from_slice(body).map_err(|error| {
-        AwsError::serialization(format!("Cannot read the request: {error}")).into()
-    })
+    Ok(berth_aws_protocol::json::decode(body)?)
 }
 
 /// `cluster` request members default to the cluster named `default`, as in ECS.

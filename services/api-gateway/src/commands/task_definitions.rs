@@ -10,7 +10,7 @@ use berth_eventlog::{Append, Expect};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pagination::Page;
+use super::pagination::page_request;
 use super::tags::to_event_tags;
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Decision, Gateway};
@@ -107,7 +107,7 @@ pub struct ListRequest {
     status: Option<String>,
     sort: Option<String>,
     next_token: Option<String>,
-    max_results: Option<i64>,
+    max_results: Option<i32>,
 }
 
 pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> ApiResult<Value> {
@@ -125,12 +125,12 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
             return Err(ecs::invalid_parameter(format!("Invalid sort {other}: expected ASC or DESC.")).into());
         }
     };
-    let page = Page::new(request.next_token.as_deref(), request.max_results, 100)?;
+    let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
     let after = match &page.after {
         Some(key) => Some(parse_page_key(key)?),
         None => None,
     };
-    let mut found = queries::list(
+    let found = queries::list(
         gateway.db(),
         request.family_prefix.as_deref(),
         status,
@@ -139,7 +139,7 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
         page.fetch_limit(),
     )
     .await?;
-    let next_token = page.finish(&mut found, |(family, revision)| format!("{family}:{revision}"));
+    let (found, next_token) = page.finish(found, |(family, revision)| format!("{family}:{revision}"));
     let arns: Vec<String> = found
         .iter()
         .map(|(family, revision)| caller.arns().task_definition(family, *revision))
@@ -159,7 +159,7 @@ pub struct ListFamiliesRequest {
     family_prefix: Option<String>,
     status: Option<String>,
     next_token: Option<String>,
-    max_results: Option<i64>,
+    max_results: Option<i32>,
 }
 
 pub async fn list_families(gateway: &Gateway, _caller: &Caller, request: ListFamiliesRequest) -> ApiResult<Value> {
@@ -174,8 +174,8 @@ pub async fn list_families(gateway: &Gateway, _caller: &Caller, request: ListFam
             .into());
         }
     };
-    let page = Page::new(request.next_token.as_deref(), request.max_results, 100)?;
-    let mut families = queries::list_families(
+    let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
+    let families = queries::list_families(
         gateway.db(),
         request.family_prefix.as_deref(),
         status,
@@ -183,7 +183,7 @@ pub async fn list_families(gateway: &Gateway, _caller: &Caller, request: ListFam
         page.fetch_limit(),
     )
     .await?;
-    let next_token = page.finish(&mut families, Clone::clone);
+    let (families, next_token) = page.finish(families, Clone::clone);
     Ok(render::with_next_token(json!({ "families": families }), next_token))
 }
 

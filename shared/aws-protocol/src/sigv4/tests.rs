@@ -849,3 +849,44 @@ fn non_utf8_header_values_do_not_panic() {
         "IncompleteSignatureException"
     );
 }
+
+#[test]
+fn a_bodyless_request_may_sign_unsigned_payload() {
+    // Signed by hand as a Go signer with payload hash UNSIGNED-PAYLOAD would.
+    let time = now();
+    let amz_date = format_amz_date(unix_seconds(time));
+    let date = &amz_date[..8];
+    let canonical = format!(
+        "GET\n/ws\nseqNum=1\nhost:berth.test\nx-amz-date:{amz_date}\n\nhost;x-amz-date\n{UNSIGNED_PAYLOAD}"
+    );
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{amz_date}\n{date}/us-east-1/ecs/aws4_request\n{}",
+        sha256_hex(canonical.as_bytes())
+    );
+    let key = signing_key(SDK_SECRET, date, "us-east-1", "ecs");
+    let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={SDK_AKID}/{date}/us-east-1/ecs/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature={signature}"
+    );
+    let request = TestRequest::new(
+        "GET",
+        "/ws?seqNum=1",
+        &[
+            ("host", "berth.test"),
+            ("x-amz-date", &amz_date),
+            ("authorization", &authorization),
+        ],
+        "",
+    );
+    assert!(verify(&sdk_keys(), &request.signed(), time).is_ok());
+    // With a body, UNSIGNED-PAYLOAD is not a candidate.
+    let request = TestRequest {
+        body: b"{}".to_vec(),
+        ..request
+    };
+    assert_eq!(
+        verify(&sdk_keys(), &request.signed(), time),
+        Err(SigV4Error::SignatureMismatch)
+    );
+}

@@ -6,6 +6,9 @@
 //!
 //! Nothing here is a mock: tests talk to the same servers production does.
 
+#[cfg(feature = "aws-clients")]
+pub mod aws;
+
 use berth_eventlog::local_server::{LocalNatsServer, LocalServerOptions};
 use berth_eventlog::{EventLog, LogConfig};
 

@@ -5,7 +5,9 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Gateway};
-use crate::read_model::{ClusterRow, TaskDefinitionRow};
+use crate::read_model::{
+    ClusterRow, InstanceRow, TaskDefinitionRow, TaskRow, instance_queries, task_counts,
+};
 
 /// Which optional parts DescribeClusters includes (`include`).
 #[derive(Debug, Default, Clone)]
@@ -59,8 +61,15 @@ pub struct ClusterCounts {
     pub active_services: i64,
 }
 
-pub async fn cluster_counts(_gateway: &Gateway, _name: &str) -> ApiResult<ClusterCounts> {
-    Ok(ClusterCounts::default())
+pub async fn cluster_counts(gateway: &Gateway, name: &str) -> ApiResult<ClusterCounts> {
+    let registered_container_instances = instance_queries::count_registered(gateway.db(), name).await?;
+    let (pending_tasks, running_tasks) = task_counts::pending_and_running(gateway.db(), name).await?;
+    Ok(ClusterCounts {
+        registered_container_instances,
+        running_tasks,
+        pending_tasks,
+        active_services: 0,
+    })
 }
 
 /// DeleteCluster refuses a cluster that still has instances, tasks or services.
@@ -182,4 +191,198 @@ pub fn with_next_token(mut response: Value, next_token: Option<String>) -> Value
         object.insert("nextToken".into(), json!(token));
     }
     response
+}
+
+/// What the tasks on one instance use, derived from the tasks table.
+#[derive(Debug, Default, Clone)]
+pub struct InstanceUsage {
+    pub running: i64,
+    pub pending: i64,
+    pub cpu_units: i64,
+    pub memory_mib: i64,
+    pub tcp_ports: Vec<u16>,
+    pub udp_ports: Vec<u16>,
+    pub groups: std::collections::BTreeSet<String>,
+}
+
+/// Usage per instance id, from the cluster's tasks that are not stopped.
+pub fn usage_by_instance(tasks: &[TaskRow]) -> std::collections::HashMap<String, InstanceUsage> {
+    let mut usage: std::collections::HashMap<String, InstanceUsage> = std::collections::HashMap::new();
+    for task in tasks {
+        let Some(instance) = &task.container_instance_id else { continue };
+        let entry = usage.entry(instance.clone()).or_default();
+        if task.last_status == "RUNNING" {
+            entry.running += 1;
+        } else {
+            entry.pending += 1;
+        }
+        entry.cpu_units += i64::from(task.doc.cpu_units);
+        entry.memory_mib += i64::from(task.doc.memory_mib);
+        for port in &task.doc.ports {
+            match port.protocol.as_str() {
+                "udp" => entry.udp_ports.push(port.host_port),
+                _ => entry.tcp_ports.push(port.host_port),
+            }
+        }
+        entry.groups.insert(task.group.clone());
+    }
+    usage
+}
+
+fn resources(cpu: i64, memory: i64, tcp: &[u16], udp: &[u16]) -> Value {
+    let ports = |ports: &[u16]| -> Vec<String> {
+        let mut sorted = ports.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted.iter().map(u16::to_string).collect()
+    };
+    json!([
+        {"name": "CPU", "type": "INTEGER", "integerValue": cpu, "doubleValue": 0.0, "longValue": 0},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": memory, "doubleValue": 0.0, "longValue": 0},
+        {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ports(tcp), "doubleValue": 0.0, "longValue": 0, "integerValue": 0},
+        {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": ports(udp), "doubleValue": 0.0, "longValue": 0, "integerValue": 0},
+    ])
+}
+
+/// A ContainerInstance shape.
+pub fn container_instance(caller: &Caller, row: &InstanceRow, usage: &InstanceUsage, include_tags: bool) -> Value {
+    let registered = &row.doc.resources;
+    let reserved_tcp: Vec<u16> = registered.reserved_tcp_ports.iter().chain(&usage.tcp_ports).copied().collect();
+    let reserved_udp: Vec<u16> = registered.reserved_udp_ports.iter().chain(&usage.udp_ports).copied().collect();
+    let attributes: Vec<Value> = row
+        .attributes()
+        .iter()
+        .map(|a| match &a.value {
+            Some(value) => json!({"name": a.name, "value": value}),
+            None => json!({"name": a.name}),
+        })
+        .collect();
+    let mut instance = json!({
+        "containerInstanceArn": caller.arns().container_instance(&row.cluster, &row.id),
+        "ec2InstanceId": row.doc.ec2_instance_id,
+        "version": row.version,
+        "versionInfo": {"agentVersion": row.doc.agent_version, "agentHash": "berth", "dockerVersion": row.doc.driver},
+        "registeredResources": resources(
+            i64::from(registered.cpu_units),
+            i64::from(registered.memory_mib),
+            &registered.reserved_tcp_ports,
+            &registered.reserved_udp_ports,
+        ),
+        "remainingResources": resources(
+            i64::from(registered.cpu_units) - usage.cpu_units,
+            i64::from(registered.memory_mib) - usage.memory_mib,
+            &reserved_tcp,
+            &reserved_udp,
+        ),
+        "status": row.status,
+        "agentConnected": row.agent_connected,
+        "runningTasksCount": usage.running,
+        "pendingTasksCount": usage.pending,
+        "attributes": attributes,
+        "registeredAt": row.doc.registered_at as f64 / 1000.0,
+        "attachments": [],
+        "tags": [],
+    });
+    if include_tags {
+        instance["tags"] = tags(&row.doc.tags);
+    }
+    instance
+}
+
+/// A Task shape.
+pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
+    let arns = caller.arns();
+    let task_arn = arns.task(&row.cluster, &row.id);
+    let seconds = |millis: Option<i64>| millis.map(|m| m as f64 / 1000.0);
+    let containers: Vec<Value> = row
+        .doc
+        .containers
+        .iter()
+        .map(|c| {
+            let bindings: Vec<Value> = c
+                .network_bindings
+                .iter()
+                .map(|b| json!({"bindIP": "0.0.0.0", "containerPort": b.container_port, "hostPort": b.host_port, "protocol": b.protocol}))
+                .collect();
+            let mut container = json!({
+                "containerArn": format!("arn:aws:ecs:{}:{}:container/{}/{}/{}", arns.region, arns.account_id, row.cluster, row.id, c.name),
+                "taskArn": task_arn,
+                "name": c.name,
+                "image": c.image,
+                "lastStatus": c.last_status,
+                "networkBindings": bindings,
+                "networkInterfaces": [],
+                "healthStatus": c.health_status.as_deref().unwrap_or("UNKNOWN"),
+            });
+            let object = container.as_object_mut().expect("a JSON object");
+            if let Some(code) = c.exit_code {
+                object.insert("exitCode".into(), json!(code));
+            }
+            if let Some(reason) = &c.reason {
+                object.insert("reason".into(), json!(reason));
+            }
+            if let Some(runtime_id) = &c.runtime_id {
+                object.insert("runtimeId".into(), json!(runtime_id));
+            }
+            if let Some(cpu) = c.cpu {
+                object.insert("cpu".into(), json!(cpu.to_string()));
+            }
+            if let Some(memory) = c.memory {
+                object.insert("memory".into(), json!(memory.to_string()));
+            }
+            if let Some(reservation) = c.memory_reservation {
+                object.insert("memoryReservation".into(), json!(reservation.to_string()));
+            }
+            container
+        })
+        .collect();
+    let overrides = row
+        .doc
+        .overrides
+        .clone()
+        .unwrap_or_else(|| json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}));
+    let mut task = json!({
+        "taskArn": task_arn,
+        "clusterArn": arns.cluster(&row.cluster),
+        "taskDefinitionArn": arns.task_definition(&row.family, row.doc.revision),
+        "overrides": overrides,
+        "lastStatus": row.last_status,
+        "desiredStatus": row.desired_status,
+        "cpu": row.doc.cpu_units.to_string(),
+        "memory": row.doc.memory_mib.to_string(),
+        "containers": containers,
+        "version": row.version,
+        "connectivity": if row.container_instance_id.is_some() { "CONNECTED" } else { "DISCONNECTED" },
+        "createdAt": row.doc.created_at as f64 / 1000.0,
+        "group": row.group,
+        "launchType": row.doc.launch_type,
+        "attachments": [],
+        "enableExecuteCommand": false,
+        "healthStatus": row.doc.health_status.as_deref().unwrap_or("UNKNOWN"),
+        "tags": [],
+    });
+    let object = task.as_object_mut().expect("a JSON object");
+    if let Some(instance) = &row.container_instance_id {
+        object.insert("containerInstanceArn".into(), json!(arns.container_instance(&row.cluster, instance)));
+    }
+    for (key, value) in [
+        ("startedBy", row.started_by.clone().map(Value::from)),
+        ("stopCode", row.doc.stop_code.clone().map(Value::from)),
+        ("stoppedReason", row.doc.stopped_reason.clone().map(Value::from)),
+        ("connectivityAt", seconds(row.doc.connectivity_at).map(Value::from)),
+        ("pullStartedAt", seconds(row.doc.pull_started_at).map(Value::from)),
+        ("pullStoppedAt", seconds(row.doc.pull_stopped_at).map(Value::from)),
+        ("startedAt", seconds(row.doc.started_at).map(Value::from)),
+        ("stoppingAt", seconds(row.doc.stopping_at).map(Value::from)),
+        ("stoppedAt", seconds(row.doc.stopped_at).map(Value::from)),
+        ("executionStoppedAt", seconds(row.doc.stopped_at).map(Value::from)),
+    ] {
+        if let Some(value) = value {
+            object.insert(key.into(), value);
+        }
+    }
+    if include_tags {
+        object.insert("tags".into(), tags(&row.doc.tags));
+    }
+    task
 }

@@ -5,10 +5,13 @@
 //! conditionally on the version read, and answer from the read model once it shows
 //! the write.
 
+mod attributes;
 mod clusters;
+mod container_instances;
 mod pagination;
 mod task_definitions;
 mod tags;
+mod tasks;
 
 use berth_aws_protocol::AwsError;
 use serde::de::DeserializeOwned;
@@ -67,6 +70,22 @@ pub async fn dispatch(
             task_definitions::deregister(gateway, caller, parse(body)?).await
         }
         "DeleteTaskDefinitions" => task_definitions::delete(gateway, caller, parse(body)?).await,
+        "RunTask" => tasks::run(gateway, caller, parse(body)?).await,
+        "StartTask" => tasks::start(gateway, caller, parse(body)?).await,
+        "StopTask" => tasks::stop(gateway, caller, parse(body)?).await,
+        "DescribeTasks" => tasks::describe(gateway, caller, parse(body)?).await,
+        "ListTasks" => tasks::list(gateway, caller, parse(body)?).await,
+        "ListContainerInstances" => container_instances::list(gateway, caller, parse(body)?).await,
+        "DescribeContainerInstances" => container_instances::describe(gateway, caller, parse(body)?).await,
+        "UpdateContainerInstancesState" => {
+            container_instances::update_state(gateway, caller, parse(body)?).await
+        }
+        "DeregisterContainerInstance" => {
+            container_instances::deregister(gateway, caller, parse(body)?).await
+        }
+        "PutAttributes" => attributes::put(gateway, caller, parse(body)?).await,
+        "DeleteAttributes" => attributes::delete(gateway, caller, parse(body)?).await,
+        "ListAttributes" => attributes::list(gateway, caller, parse(body)?).await,
         "TagResource" => tags::tag(gateway, caller, parse(body)?).await,
         "UntagResource" => tags::untag(gateway, caller, parse(body)?).await,
         "ListTagsForResource" => tags::list(gateway, caller, parse(body)?).await,

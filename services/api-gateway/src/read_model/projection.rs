@@ -8,6 +8,8 @@ use berth_projection::{Projection, ProjectionError};
 use sqlx::AnyConnection;
 
 use super::clusters::{self, ClusterBatch};
+use super::container_instances::{self, InstanceBatch};
+use super::tasks::{self, TaskBatch, TaskRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
 use crate::arn::{self, Resource};
 
@@ -22,13 +24,13 @@ impl Projection for GatewayProjection {
 
     fn schema(&self) -> &'static [&'static str] {
         static SCHEMA: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-            [clusters::SCHEMA, task_definitions::SCHEMA].concat()
+            [clusters::SCHEMA, task_definitions::SCHEMA, container_instances::SCHEMA, tasks::SCHEMA].concat()
         });
         &SCHEMA
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["clusters", "task_definitions", "task_definition_families"]
+        &["clusters", "task_definitions", "task_definition_families", "container_instances", "tasks"]
     }
 
     async fn apply(
@@ -44,6 +46,8 @@ impl Projection for GatewayProjection {
             keys.revisions.into_iter().collect(),
         )
         .await?;
+        let mut instances = InstanceBatch::load(connection, keys.instances.into_iter().collect()).await?;
+        let mut tasks = TaskBatch::load(connection, keys.tasks.into_iter().collect()).await?;
         for recorded in events {
             let Some(event) = &recorded.event else { continue };
             let sequence = recorded.sequence;
@@ -98,11 +102,64 @@ impl Projection for GatewayProjection {
                         _ => {}
                     }
                 }
-                _ => {}
+                (Aggregate::ContainerInstance { cluster, id }, event) => {
+                    let row = instances.touch(cluster, id, sequence);
+                    match event {
+                        Event::ContainerInstanceRegistered(registered) => {
+                            row.registered(registered, recorded.meta.time)
+                        }
+                        Event::ContainerInstanceStatusChanged(changed) => row.status = changed.status.clone(),
+                        Event::ContainerInstanceDeregistered(_) => {
+                            row.status = "INACTIVE".into();
+                            row.agent_connected = false;
+                        }
+                        Event::AgentConnected(_) => row.agent_connected = true,
+                        Event::AgentDisconnected(_) => row.agent_connected = false,
+                        Event::AttributesPut(put) => {
+                            for attribute in &put.attributes {
+                                row.doc.custom_attributes.retain(|a| a.name != attribute.name);
+                                row.doc.custom_attributes.push(attribute.clone());
+                            }
+                        }
+                        Event::AttributesDeleted(deleted) => {
+                            row.doc.custom_attributes.retain(|a| !deleted.names.contains(&a.name));
+                            row.doc.agent_attributes.retain(|a| !deleted.names.contains(&a.name));
+                        }
+                        Event::ResourceTagged(tagged) => merge_tags(&mut row.doc.tags, &tagged.tags),
+                        Event::ResourceUntagged(untagged) => {
+                            row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
+                        }
+                        _ => {}
+                    }
+                }
+                (Aggregate::Task { cluster, id }, Event::TaskRequested(requested)) => {
+                    tasks.insert(TaskRow::requested(cluster, id, requested, recorded.meta.time), sequence);
+                }
+                (Aggregate::Task { cluster, id }, event) => {
+                    let Some(row) = tasks.touch(cluster, id, sequence) else { continue };
+                    match event {
+                        Event::TaskPlaced(placed) => row.placed(placed),
+                        Event::TaskPlacementFailed(failed) => {
+                            row.placement = tasks::PLACEMENT_FAILED.into();
+                            row.doc.failures = failed.failures.clone();
+                        }
+                        Event::TaskStopRequested(stop) => {
+                            row.stop_requested(&stop.stop_code, stop.reason.as_deref(), recorded.meta.time)
+                        }
+                        Event::TaskStateReported(report) => row.reported(report, recorded.meta.time),
+                        Event::ResourceTagged(tagged) => merge_tags(&mut row.doc.tags, &tagged.tags),
+                        Event::ResourceUntagged(untagged) => {
+                            row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
         clusters.save(connection).await?;
         task_definitions.save(connection).await?;
+        instances.save(connection).await?;
+        tasks.save(connection).await?;
         Ok(())
     }
 }
@@ -124,6 +181,8 @@ struct TouchedKeys {
     families: BTreeSet<String>,
     /// Existing revisions (not ones the batch registers).
     revisions: BTreeSet<(String, u32)>,
+    instances: BTreeSet<(String, String)>,
+    tasks: BTreeSet<(String, String)>,
 }
 
 impl TouchedKeys {
@@ -146,6 +205,12 @@ impl TouchedKeys {
                     if let Some(revision) = revision {
                         keys.revisions.insert((family.clone(), revision));
                     }
+                }
+                (Aggregate::ContainerInstance { cluster, id }, _) => {
+                    keys.instances.insert((cluster.clone(), id.clone()));
+                }
+                (Aggregate::Task { cluster, id }, _) => {
+                    keys.tasks.insert((cluster.clone(), id.clone()));
                 }
                 _ => {}
             }

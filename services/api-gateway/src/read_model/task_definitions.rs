@@ -6,7 +6,7 @@ use berth_events::{EpochMillis, Json, Tag, TaskDefinitionRegistered};
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use super::{fetch_by_keys, upsert_rows};
+use super::{fetch_by_keys, fetch_by_pairs, upsert_rows};
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS task_definitions (
@@ -125,22 +125,23 @@ impl TaskDefinitionBatch {
                 },
             );
         }
-        for chunk in revisions.chunks(200) {
-            let condition = (0..chunk.len())
-                .map(|i| format!("(family = ${} AND revision = ${})", 2 * i + 1, 2 * i + 2))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sql = format!("SELECT {COLUMNS} FROM task_definitions WHERE {condition}");
-            let mut query = sqlx::query(&sql);
-            for (family, revision) in chunk {
-                query = query.bind(family.as_str()).bind(i64::from(*revision));
-            }
-            for row in query.fetch_all(&mut *connection).await? {
-                let revision = TaskDefinitionRow::from_row(&row)?;
-                batch
-                    .revisions
-                    .insert((revision.family.clone(), revision.revision), revision);
-            }
+        let keys: Vec<(String, i64)> = revisions
+            .into_iter()
+            .map(|(family, revision)| (family, i64::from(revision)))
+            .collect();
+        let rows = fetch_by_pairs(
+            connection,
+            &format!("SELECT {COLUMNS} FROM task_definitions WHERE"),
+            "family",
+            "revision",
+            &keys,
+        )
+        .await?;
+        for row in &rows {
+            let revision = TaskDefinitionRow::from_row(row)?;
+            batch
+                .revisions
+                .insert((revision.family.clone(), revision.revision), revision);
         }
         Ok(batch)
     }

@@ -1,0 +1,459 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+use std::time::{Duration, Instant};
+
+use berth_aws_protocol::AwsError;
+use berth_events::{Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested};
+use berth_eventlog::{Append, Expect};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::clusters::active_cluster;
+use super::pagination::page_request;
+use super::tags::to_event_tags;
+use super::{cluster_or_default, task_definitions};
+use crate::arn::{self, Resource};
+use crate::error::{ApiResult, ecs};
+use crate::gateway::{Caller, Gateway};
+use crate::read_model::{PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, task_queries};
+use crate::render;
+
+/// How long RunTask waits for the scheduler before answering with the tasks still
+/// PROVISIONING.
+const PLACEMENT_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    cluster: Option<String>,
+    task_definition: String,
+    count: Option<i64>,
+    group: Option<String>,
+    started_by: Option<String>,
+    overrides: Option<Value>,
+    placement_constraints: Option<Vec<Constraint>>,
+    placement_strategy: Option<Vec<Strategy>>,
+    launch_type: Option<String>,
+    client_token: Option<String>,
+    tags: Option<Value>,
+}
+
+pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) -> ApiResult<Value> {
+    let count = request.count.unwrap_or(1);
+    if !(1..=10).contains(&count) {
+        return Err(ecs::invalid_parameter("count must be between 1 and 10.").into());
+    }
+    let cluster = cluster_or_default(request.cluster.as_deref())?;
+    let spec = TaskSpec::new(gateway, &cluster, &request.task_definition, &request).await?;
+    let token = request.client_token.as_deref();
+    if token.is_some_and(|t| t.is_empty() || t.len() > 64) {
+        return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
+    }
+    let placements = (0..count as usize).map(|_| Vec::new()).collect();
+    submit(gateway, caller, &cluster, spec, placements, token).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskRequest {
+    cluster: Option<String>,
+    task_definition: String,
+    container_instances: Vec<String>,
+    group: Option<String>,
+    started_by: Option<String>,
+    overrides: Option<Value>,
+    tags: Option<Value>,
+}
+
+pub async fn start(gateway: &Gateway, caller: &Caller, request: StartTaskRequest) -> ApiResult<Value> {
+    if request.container_instances.is_empty() || request.container_instances.len() > 10 {
+        return Err(ecs::invalid_parameter("containerInstances must name 1 to 10 container instances.").into());
+    }
+    let cluster = cluster_or_default(request.cluster.as_deref())?;
+    let run_like = RunTaskRequest {
+        cluster: None,
+        task_definition: request.task_definition.clone(),
+        count: None,
+        group: request.group,
+        started_by: request.started_by,
+        overrides: request.overrides,
+        placement_constraints: None,
+        placement_strategy: None,
+        launch_type: None,
+        client_token: None,
+        tags: request.tags,
+    };
+    let spec = TaskSpec::new(gateway, &cluster, &request.task_definition, &run_like).await?;
+    let mut targets = Vec::new();
+    for reference in &request.container_instances {
+        targets.push(vec![instance_id(&cluster, reference)?]);
+    }
+    submit(gateway, caller, &cluster, spec, targets, None).await
+}
+
+/// Everything RunTask and StartTask validate once for all their tasks.
+struct TaskSpec {
+    event: TaskRequested,
+}
+
+impl TaskSpec {
+    async fn new(gateway: &Gateway, cluster: &str, reference: &str, request: &RunTaskRequest) -> ApiResult<Self> {
+        active_cluster(gateway, cluster).await?;
+        let definition = task_definitions::find(gateway, reference)
+            .await?
+            .ok_or_else(|| ecs::client("TaskDefinition not found."))?;
+        if definition.status != "ACTIVE" {
+            return Err(ecs::client("TaskDefinition is inactive.").into());
+        }
+        let launch_type = request.launch_type.clone().unwrap_or_else(|| "EC2".to_owned());
+        if !["EC2", "EXTERNAL"].contains(&launch_type.as_str()) {
+            return Err(ecs::invalid_parameter(format!(
+                "Launch type {launch_type} is not supported: Berth runs EC2 and EXTERNAL tasks."
+            ))
+            .into());
+        }
+        if let Some(overrides) = &request.overrides {
+            berth_ecs_model::validate_task_override(overrides, &definition.definition)?;
+        }
+        let mut constraints: Vec<Constraint> = definition
+            .definition
+            .get("placementConstraints")
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        constraints.extend(request.placement_constraints.clone().unwrap_or_default());
+        validate_constraints(&constraints)?;
+        let strategy = request.placement_strategy.clone().unwrap_or_default();
+        validate_strategy(&strategy)?;
+        if request.started_by.as_ref().is_some_and(|s| s.len() > 128) {
+            return Err(ecs::invalid_parameter("startedBy can be at most 128 characters.").into());
+        }
+        let resources = berth_ecs_model::task_resources(&definition.definition, request.overrides.as_ref());
+        let ports = resources
+            .ports
+            .iter()
+            .map(|p| PortRequest {
+                container_name: p.container_name.clone(),
+                container_port: p.container_port,
+                host_port: p.host_port,
+                protocol: match p.protocol {
+                    berth_ecs_model::Protocol::Tcp => "tcp".to_owned(),
+                    berth_ecs_model::Protocol::Udp => "udp".to_owned(),
+                },
+            })
+            .collect();
+        let tags = match &request.tags {
+            Some(tags) => to_event_tags(berth_ecs_model::validate_tags(tags)?),
+            None => Vec::new(),
+        };
+        Ok(Self {
+            event: TaskRequested {
+                family: definition.family.clone(),
+                revision: definition.revision,
+                definition: definition.definition.clone(),
+                overrides: request.overrides.clone(),
+                cpu_units: resources.cpu_units,
+                memory_mib: resources.memory_mib,
+                ports,
+                constraints,
+                strategy,
+                target_instances: Vec::new(),
+                group: request
+                    .group
+                    .clone()
+                    .unwrap_or_else(|| format!("family:{}", definition.family)),
+                started_by: request.started_by.clone(),
+                launch_type,
+                tags,
+                request_id: String::new(),
+            },
+        })
+    }
+}
+
+fn validate_constraints(constraints: &[Constraint]) -> ApiResult<()> {
+    if constraints.len() > 10 {
+        return Err(ecs::invalid_parameter("A task can have at most 10 placement constraints.").into());
+    }
+    for constraint in constraints {
+        match (constraint.kind.as_str(), constraint.expression.as_deref()) {
+            ("distinctInstance", _) => {}
+            ("memberOf", Some(expression)) => {
+                berth_cql::Query::parse(expression).map_err(|error| {
+                    ecs::invalid_parameter(format!("Invalid placement constraint expression: {error}"))
+                })?;
+            }
+            ("memberOf", None) => {
+                return Err(ecs::invalid_parameter("A memberOf constraint needs an expression.").into());
+            }
+            (other, _) => {
+                return Err(ecs::invalid_parameter(format!(
+                    "Invalid placement constraint type {other}: expected distinctInstance or memberOf."
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_strategy(strategy: &[Strategy]) -> ApiResult<()> {
+    if strategy.len() > 5 {
+        return Err(ecs::invalid_parameter("A task can have at most 5 placement strategy rules.").into());
+    }
+    for rule in strategy {
+        let field = rule.field.as_deref();
+        let valid = match rule.kind.as_str() {
+            "random" => true,
+            "binpack" => matches!(field.map(str::to_ascii_lowercase).as_deref(), Some("cpu" | "memory")),
+            "spread" => field.is_some_and(|f| {
+                f.eq_ignore_ascii_case("instanceId") || f.eq_ignore_ascii_case("host") || f.starts_with("attribute:")
+            }),
+            _ => false,
+        };
+        if !valid {
+            return Err(ecs::invalid_parameter(format!(
+                "Invalid placement strategy {}{}.",
+                rule.kind,
+                field.map(|f| format!(" on {f}")).unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Appends one TaskRequested per entry of `targets` (each: the instances it may go
+/// to, empty for any), waits for the scheduler's decisions and answers as ECS does.
+async fn submit(
+    gateway: &Gateway,
+    caller: &Caller,
+    cluster: &str,
+    spec: TaskSpec,
+    targets: Vec<Vec<String>>,
+    client_token: Option<&str>,
+) -> ApiResult<Value> {
+    // With a clientToken the ids are derived from it: a retried request appends
+    // the same tasks, which already exist, so nothing runs twice.
+    let request_id = match client_token {
+        Some(token) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{cluster}/{token}").as_bytes()),
+        None => caller.request_id.unwrap_or_else(uuid::Uuid::now_v7),
+    };
+    let appends: Vec<Append> = targets
+        .into_iter()
+        .enumerate()
+        .map(|(index, target_instances)| {
+            let id = match client_token {
+                Some(_) => uuid::Uuid::new_v5(&request_id, index.to_string().as_bytes()),
+                None => uuid::Uuid::new_v4(),
+            };
+            let mut event = spec.event.clone();
+            event.target_instances = target_instances;
+            event.request_id = request_id.to_string();
+            Append::new(
+                Aggregate::Task { cluster: cluster.to_owned(), id: id.simple().to_string() },
+                event,
+                caller.event_meta(),
+            )
+            .expect(Expect::New)
+        })
+        .collect();
+    let expected = appends.len();
+    let request_key = request_id.to_string();
+    gateway
+        .execute(|| async {
+            // A retry with the same clientToken finds its tasks already requested.
+            if !task_queries::of_request(gateway.db(), &request_key).await?.is_empty() {
+                return Ok(vec![]);
+            }
+            Ok(appends.clone())
+        })
+        .await?;
+
+    let rows = wait_for_placement(gateway, &request_id.to_string(), expected).await?;
+    let mut tasks = Vec::new();
+    let mut failures: Vec<Value> = Vec::new();
+    for row in &rows {
+        if row.placement != PLACEMENT_FAILED {
+            tasks.push(render::task(caller, row, false));
+            continue;
+        }
+        for failure in &row.doc.failures {
+            let mut rendered = json!({ "reason": failure.reason });
+            if let Some(instance) = &failure.container_instance_id {
+                rendered["arn"] = json!(caller.arns().container_instance(cluster, instance));
+            }
+            if let Some(detail) = &failure.detail {
+                rendered["detail"] = json!(detail);
+            }
+            if !failures.contains(&rendered) {
+                failures.push(rendered);
+            }
+        }
+    }
+    Ok(json!({ "tasks": tasks, "failures": failures }))
+}
+
+async fn wait_for_placement(gateway: &Gateway, request_id: &str, expected: usize) -> ApiResult<Vec<TaskRow>> {
+    let deadline = Instant::now() + PLACEMENT_WAIT;
+    loop {
+        let rows = task_queries::of_request(gateway.db(), request_id).await?;
+        let decided = rows
+            .iter()
+            .all(|row| row.placement != PLACEMENT_PENDING);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if (rows.len() >= expected && decided) || remaining.is_zero() {
+            return Ok(rows);
+        }
+        let position = gateway.projection().position();
+        // Time-outs are fine here: the loop answers with what it has at the deadline.
+        let _ = gateway.projection().wait_for(position + 1, remaining).await;
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    cluster: Option<String>,
+    task: String,
+    reason: Option<String>,
+}
+
+pub async fn stop(gateway: &Gateway, caller: &Caller, request: StopTaskRequest) -> ApiResult<Value> {
+    let cluster = cluster_or_default(request.cluster.as_deref())?;
+    active_cluster(gateway, &cluster).await?;
+    let id = task_id(&cluster, &request.task)?;
+    if request.reason.as_ref().is_some_and(|r| r.len() > 255) {
+        return Err(ecs::invalid_parameter("reason can be at most 255 characters.").into());
+    }
+    gateway
+        .execute(|| async {
+            let task = find_task(gateway, &cluster, &id).await?;
+            if task.desired_status == "STOPPED" {
+                return Ok(vec![]);
+            }
+            let event = TaskStopRequested {
+                stop_code: "UserInitiated".to_owned(),
+                reason: request.reason.clone(),
+            };
+            Ok(vec![
+                Append::new(Aggregate::Task { cluster: cluster.clone(), id: id.clone() }, event, caller.event_meta())
+                    .expect(Expect::Version(task.version)),
+            ])
+        })
+        .await?;
+    let task = find_task(gateway, &cluster, &id).await?;
+    Ok(json!({ "task": render::task(caller, &task, false) }))
+}
+
+async fn find_task(gateway: &Gateway, cluster: &str, id: &str) -> ApiResult<TaskRow> {
+    task_queries::get(gateway.db(), cluster, id)
+        .await?
+        .ok_or_else(|| ecs::invalid_parameter("The referenced task was not found.").into())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    cluster: Option<String>,
+    tasks: Vec<String>,
+    include: Option<Vec<String>>,
+}
+
+pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeTasksRequest) -> ApiResult<Value> {
+    let cluster = cluster_or_default(request.cluster.as_deref())?;
+    active_cluster(gateway, &cluster).await?;
+    if request.tasks.is_empty() || request.tasks.len() > 100 {
+        return Err(ecs::invalid_parameter("tasks must name 1 to 100 tasks.").into());
+    }
+    let include_tags = request.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &request.tasks {
+        let id = task_id(&cluster, reference)?;
+        match task_queries::get(gateway.db(), &cluster, &id).await? {
+            Some(row) => tasks.push(render::task(caller, &row, include_tags)),
+            None => failures.push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
+        }
+    }
+    Ok(json!({ "tasks": tasks, "failures": failures }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    cluster: Option<String>,
+    container_instance: Option<String>,
+    family: Option<String>,
+    started_by: Option<String>,
+    service_name: Option<String>,
+    desired_status: Option<String>,
+    launch_type: Option<String>,
+    next_token: Option<String>,
+    max_results: Option<i32>,
+}
+
+pub async fn list(gateway: &Gateway, caller: &Caller, request: ListTasksRequest) -> ApiResult<Value> {
+    let cluster = cluster_or_default(request.cluster.as_deref())?;
+    active_cluster(gateway, &cluster).await?;
+    let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
+    let desired_status = request.desired_status.unwrap_or_else(|| "RUNNING".to_owned());
+    let ids = match desired_status.as_str() {
+        // ECS never sets PENDING as a desired status, so it matches nothing.
+        "PENDING" => Vec::new(),
+        "RUNNING" | "STOPPED" => {
+            let filter = TaskFilter {
+                container_instance_id: request
+                    .container_instance
+                    .as_deref()
+                    .map(|reference| instance_id(&cluster, reference))
+                    .transpose()?,
+                family: request.family,
+                started_by: request.started_by,
+                group: request.service_name.map(|name| format!("service:{name}")),
+                desired_status,
+                launch_type: request.launch_type,
+            };
+            task_queries::list(gateway.db(), &cluster, &filter, page.after.as_deref(), page.fetch_limit()).await?
+        }
+        other => {
+            return Err(ecs::invalid_parameter(format!(
+                "Invalid desiredStatus {other}: expected RUNNING, PENDING or STOPPED."
+            ))
+            .into());
+        }
+    };
+    let (ids, next_token) = page.finish(ids, Clone::clone);
+    let arns: Vec<String> = ids.iter().map(|id| caller.arns().task(&cluster, id)).collect();
+    Ok(render::with_next_token(json!({ "taskArns": arns }), next_token))
+}
+
+/// A task id from an id or a task ARN of `cluster`.
+fn task_id(cluster: &str, reference: &str) -> ApiResult<String> {
+    if !reference.starts_with("arn:") {
+        return valid_id(reference);
+    }
+    match arn::parse(reference) {
+        Some(Resource::Task { cluster: of, id }) if of == cluster => valid_id(&id),
+        _ => Err(ecs::invalid_parameter(format!("Invalid task: {reference}")).into()),
+    }
+}
+
+/// A container instance id from an id or an ARN of `cluster`.
+pub fn instance_id(cluster: &str, reference: &str) -> ApiResult<String> {
+    if !reference.starts_with("arn:") {
+        return valid_id(reference);
+    }
+    match arn::parse(reference) {
+        Some(Resource::ContainerInstance { cluster: of, id }) if of == cluster => valid_id(&id),
+        _ => Err(ecs::invalid_parameter(format!("Invalid container instance: {reference}")).into()),
+    }
+}
+
+/// Ids are hex and hyphens; anything else cannot name a Berth resource (and must
+/// never reach a NATS subject).
+fn valid_id(id: &str) -> ApiResult<String> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(AwsError::invalid_parameter(format!("Invalid identifier: {id}")).into());
+    }
+    Ok(id.to_owned())
+}

@@ -1,0 +1,200 @@
+//! Container instances in the read model.
+
+use std::collections::{BTreeSet, HashMap};
+
+use berth_events::{Attribute, ContainerInstanceRegistered, EpochMillis, InstanceResources, Tag};
+use sqlx::{AnyConnection, Row};
+
+use super::clusters::json_column;
+use super::{fetch_by_pairs, upsert_rows};
+
+pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS container_instances (
+    cluster KEY_TEXT NOT NULL,
+    id KEY_TEXT NOT NULL,
+    status TEXT NOT NULL,
+    agent_connected BIGINT NOT NULL,
+    doc TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (cluster, id)
+)"];
+
+const COLUMNS: &str = "cluster, id, status, agent_connected, doc, version";
+
+/// What the read model keeps of an instance beyond its key columns.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceDoc {
+    pub ec2_instance_id: String,
+    pub resources: InstanceResources,
+    /// Reported by the agent at registration (built-in and `--attribute`).
+    pub agent_attributes: Vec<Attribute>,
+    /// Set with PutAttributes; kept across re-registrations.
+    pub custom_attributes: Vec<Attribute>,
+    pub agent_version: String,
+    pub driver: String,
+    pub registered_at: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRow {
+    pub cluster: String,
+    pub id: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub agent_connected: bool,
+    pub doc: InstanceDoc,
+    pub version: u64,
+}
+
+impl InstanceRow {
+    /// Every attribute: the agent's, overridden by custom ones of the same name.
+    pub fn attributes(&self) -> Vec<Attribute> {
+        let mut attributes = self.doc.agent_attributes.clone();
+        for custom in &self.doc.custom_attributes {
+            match attributes.iter_mut().find(|a| a.name == custom.name) {
+                Some(existing) => existing.value = custom.value.clone(),
+                None => attributes.push(custom.clone()),
+            }
+        }
+        attributes
+    }
+
+    pub(crate) fn registered(&mut self, event: &ContainerInstanceRegistered, at: EpochMillis) {
+        let first = self.version == 0 || self.status == "INACTIVE";
+        self.doc.ec2_instance_id = event.ec2_instance_id.clone();
+        self.doc.resources = event.resources.clone();
+        self.doc.agent_attributes = event.attributes.clone();
+        self.doc.agent_version = event.agent_version.clone();
+        self.doc.driver = event.driver.clone();
+        if first {
+            self.status = "ACTIVE".into();
+            self.doc.registered_at = at.0;
+        }
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            cluster: row.try_get("cluster")?,
+            id: row.try_get("id")?,
+            status: row.try_get("status")?,
+            agent_connected: row.try_get::<i64, _>("agent_connected")? != 0,
+            doc: json_column(row, "doc")?,
+            version: row.try_get::<i64, _>("version")?.max(0) as u64,
+        })
+    }
+}
+
+/// The instances a batch touches.
+#[derive(Default)]
+pub(crate) struct InstanceBatch {
+    rows: HashMap<(String, String), InstanceRow>,
+    dirty: BTreeSet<(String, String)>,
+}
+
+impl InstanceBatch {
+    pub(crate) async fn load(
+        connection: &mut AnyConnection,
+        keys: Vec<(String, String)>,
+    ) -> Result<Self, sqlx::Error> {
+        let mut batch = Self::default();
+        let rows = fetch_by_pairs(
+            connection,
+            &format!("SELECT {COLUMNS} FROM container_instances WHERE"),
+            "cluster",
+            "id",
+            &keys,
+        )
+        .await?;
+        for row in &rows {
+            let instance = InstanceRow::from_row(row)?;
+            batch
+                .rows
+                .insert((instance.cluster.clone(), instance.id.clone()), instance);
+        }
+        Ok(batch)
+    }
+
+    pub(crate) fn touch(&mut self, cluster: &str, id: &str, sequence: u64) -> &mut InstanceRow {
+        let key = (cluster.to_owned(), id.to_owned());
+        self.dirty.insert(key.clone());
+        let row = self.rows.entry(key).or_insert_with(|| InstanceRow {
+            cluster: cluster.to_owned(),
+            id: id.to_owned(),
+            status: "INACTIVE".into(),
+            agent_connected: false,
+            doc: InstanceDoc::default(),
+            version: 0,
+        });
+        row.version = sequence;
+        row
+    }
+
+    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let rows: Vec<(&InstanceRow, String)> = self
+            .dirty
+            .iter()
+            .filter_map(|key| self.rows.get(key))
+            .map(|row| (row, serde_json::to_string(&row.doc).unwrap_or_default()))
+            .collect();
+        upsert_rows(
+            connection,
+            &rows,
+            6,
+            |values| {
+                format!(
+                    "INSERT INTO container_instances ({COLUMNS}) VALUES {values} \
+                     ON CONFLICT (cluster, id) DO UPDATE SET status = excluded.status, \
+                     agent_connected = excluded.agent_connected, doc = excluded.doc, version = excluded.version"
+                )
+            },
+            |query, (row, doc)| {
+                query
+                    .bind(row.cluster.as_str())
+                    .bind(row.id.as_str())
+                    .bind(row.status.as_str())
+                    .bind(i64::from(row.agent_connected))
+                    .bind(doc.as_str())
+                    .bind(row.version as i64)
+            },
+        )
+        .await
+    }
+}
+
+pub(crate) mod queries {
+    use sqlx::AnyPool;
+
+    use super::{COLUMNS, InstanceRow};
+
+    pub async fn get(pool: &AnyPool, cluster: &str, id: &str) -> Result<Option<InstanceRow>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM container_instances WHERE cluster = $1 AND id = $2"
+        ))
+        .bind(cluster)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        row.as_ref().map(InstanceRow::from_row).transpose()
+    }
+
+    /// Every instance of a cluster that is not INACTIVE, by id.
+    pub async fn of_cluster(pool: &AnyPool, cluster: &str) -> Result<Vec<InstanceRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM container_instances WHERE cluster = $1 AND status <> 'INACTIVE' ORDER BY id"
+        ))
+        .bind(cluster)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(InstanceRow::from_row).collect()
+    }
+
+    pub async fn count_registered(pool: &AnyPool, cluster: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM container_instances WHERE cluster = $1 AND status <> 'INACTIVE'",
+        )
+        .bind(cluster)
+        .fetch_one(pool)
+        .await
+    }
+}

@@ -1,0 +1,420 @@
+//! Tasks in the read model.
+
+use std::collections::{BTreeSet, HashMap};
+
+use berth_events::{
+    EpochMillis, Json, PlacementFailure, PortAssignment, Tag, TaskPlaced, TaskRequested, TaskStateReported,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+
+use super::clusters::json_column;
+use super::{fetch_by_pairs, upsert_rows};
+
+pub(crate) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS tasks (
+    cluster KEY_TEXT NOT NULL,
+    id KEY_TEXT NOT NULL,
+    family TEXT NOT NULL,
+    container_instance_id TEXT,
+    last_status TEXT NOT NULL,
+    desired_status TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    started_by TEXT,
+    placement TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (cluster, id)
+)",
+    "CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (cluster, container_instance_id, last_status)",
+    "CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)",
+];
+
+const COLUMNS: &str = "cluster, id, family, container_instance_id, last_status, desired_status, group_name, \
+    started_by, placement, request_id, doc, version";
+
+/// Where the scheduler's decision stands.
+pub const PLACEMENT_PENDING: &str = "PENDING";
+pub const PLACEMENT_PLACED: &str = "PLACED";
+pub const PLACEMENT_FAILED: &str = "FAILED";
+
+/// One container of a task, as DescribeTasks shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDoc {
+    pub name: String,
+    pub image: String,
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub last_status: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub runtime_id: Option<String>,
+    pub network_bindings: Vec<PortAssignment>,
+    pub health_status: Option<String>,
+}
+
+/// What the read model keeps of a task beyond its key columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDoc {
+    pub revision: u32,
+    pub cpu_units: u32,
+    pub memory_mib: u32,
+    pub overrides: Option<Json>,
+    pub containers: Vec<ContainerDoc>,
+    pub launch_type: String,
+    pub tags: Vec<Tag>,
+    pub ports: Vec<PortAssignment>,
+    pub failures: Vec<PlacementFailure>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub stopping_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub pull_started_at: Option<i64>,
+    pub pull_stopped_at: Option<i64>,
+    pub connectivity_at: Option<i64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub health_status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub cluster: String,
+    pub id: String,
+    pub family: String,
+    pub container_instance_id: Option<String>,
+    pub last_status: String,
+    pub desired_status: String,
+    pub group: String,
+    pub started_by: Option<String>,
+    pub placement: String,
+    pub request_id: String,
+    pub doc: TaskDoc,
+    pub version: u64,
+}
+
+/// ECS task states in lifecycle order, so a late or repeated report never moves a
+/// task backwards.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "PROVISIONING" => 0,
+        "PENDING" => 1,
+        "ACTIVATING" => 2,
+        "RUNNING" => 3,
+        "DEACTIVATING" => 4,
+        "STOPPING" => 5,
+        "DEPROVISIONING" => 6,
+        "STOPPED" => 7,
+        _ => 0,
+    }
+}
+
+impl TaskRow {
+    pub(crate) fn requested(cluster: &str, id: &str, event: &TaskRequested, at: EpochMillis) -> Self {
+        let containers = event
+            .definition
+            .get("containerDefinitions")
+            .and_then(Json::as_array)
+            .map(|definitions| {
+                definitions
+                    .iter()
+                    .map(|definition| ContainerDoc {
+                        name: text(definition, "name"),
+                        image: text(definition, "image"),
+                        cpu: definition.get("cpu").and_then(Json::as_i64),
+                        memory: definition.get("memory").and_then(Json::as_i64),
+                        memory_reservation: definition.get("memoryReservation").and_then(Json::as_i64),
+                        last_status: "PENDING".into(),
+                        ..ContainerDoc::default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            cluster: cluster.to_owned(),
+            id: id.to_owned(),
+            family: event.family.clone(),
+            container_instance_id: None,
+            last_status: "PROVISIONING".into(),
+            desired_status: "RUNNING".into(),
+            group: event.group.clone(),
+            started_by: event.started_by.clone(),
+            placement: PLACEMENT_PENDING.into(),
+            request_id: event.request_id.clone(),
+            doc: TaskDoc {
+                revision: event.revision,
+                cpu_units: event.cpu_units,
+                memory_mib: event.memory_mib,
+                overrides: event.overrides.clone(),
+                containers,
+                launch_type: event.launch_type.clone(),
+                tags: event.tags.clone(),
+                created_at: at.0,
+                ..TaskDoc::default()
+            },
+            version: 0,
+        }
+    }
+
+    pub(crate) fn placed(&mut self, event: &TaskPlaced) {
+        self.placement = PLACEMENT_PLACED.into();
+        self.container_instance_id = Some(event.container_instance_id.clone());
+        self.doc.ports = event.ports.clone();
+        self.advance("PENDING");
+    }
+
+    pub(crate) fn stop_requested(&mut self, stop_code: &str, reason: Option<&str>, at: EpochMillis) {
+        self.desired_status = "STOPPED".into();
+        self.doc.stop_code.get_or_insert_with(|| stop_code.to_owned());
+        if self.doc.stopped_reason.is_none() {
+            self.doc.stopped_reason = reason.map(str::to_owned);
+        }
+        self.doc.stopping_at.get_or_insert(at.0);
+    }
+
+    pub(crate) fn reported(&mut self, event: &TaskStateReported, at: EpochMillis) {
+        if status_rank(&event.last_status) < status_rank(&self.last_status) {
+            return;
+        }
+        self.advance(&event.last_status);
+        for reported in &event.containers {
+            if let Some(container) = self.doc.containers.iter_mut().find(|c| c.name == reported.name) {
+                container.last_status = reported.last_status.clone();
+                container.exit_code = reported.exit_code.or(container.exit_code);
+                container.reason = reported.reason.clone().or(container.reason.take());
+                container.runtime_id = reported.runtime_id.clone().or(container.runtime_id.take());
+                if !reported.network_bindings.is_empty() {
+                    container.network_bindings = reported.network_bindings.clone();
+                }
+                container.health_status = reported.health_status.clone().or(container.health_status.take());
+            }
+        }
+        let doc = &mut self.doc;
+        doc.pull_started_at = event.pull_started_at.or(doc.pull_started_at);
+        doc.pull_stopped_at = event.pull_stopped_at.or(doc.pull_stopped_at);
+        doc.started_at = event.started_at.or(doc.started_at);
+        doc.health_status = event.health_status.clone().or(doc.health_status.take());
+        doc.connectivity_at.get_or_insert(at.0);
+        if event.last_status == "STOPPED" {
+            self.desired_status = "STOPPED".into();
+            doc.stopped_at = event.stopped_at.or(Some(at.0));
+            doc.stopping_at.get_or_insert(doc.stopped_at.unwrap_or(at.0));
+            if doc.stop_code.is_none() {
+                doc.stop_code = event.stop_code.clone();
+            }
+            if doc.stopped_reason.is_none() {
+                doc.stopped_reason = event.stopped_reason.clone();
+            }
+        }
+    }
+
+    fn advance(&mut self, status: &str) {
+        if status_rank(status) >= status_rank(&self.last_status) {
+            self.last_status = status.to_owned();
+        }
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            cluster: row.try_get("cluster")?,
+            id: row.try_get("id")?,
+            family: row.try_get("family")?,
+            container_instance_id: row.try_get("container_instance_id")?,
+            last_status: row.try_get("last_status")?,
+            desired_status: row.try_get("desired_status")?,
+            group: row.try_get("group_name")?,
+            started_by: row.try_get("started_by")?,
+            placement: row.try_get("placement")?,
+            request_id: row.try_get("request_id")?,
+            doc: json_column(row, "doc")?,
+            version: row.try_get::<i64, _>("version")?.max(0) as u64,
+        })
+    }
+}
+
+fn text(value: &Json, key: &str) -> String {
+    value.get(key).and_then(Json::as_str).unwrap_or_default().to_owned()
+}
+
+/// The tasks a batch touches.
+#[derive(Default)]
+pub(crate) struct TaskBatch {
+    rows: HashMap<(String, String), TaskRow>,
+    dirty: BTreeSet<(String, String)>,
+}
+
+impl TaskBatch {
+    pub(crate) async fn load(connection: &mut AnyConnection, keys: Vec<(String, String)>) -> Result<Self, sqlx::Error> {
+        let mut batch = Self::default();
+        let rows = fetch_by_pairs(connection, &format!("SELECT {COLUMNS} FROM tasks WHERE"), "cluster", "id", &keys).await?;
+        for row in &rows {
+            let task = TaskRow::from_row(row)?;
+            batch.rows.insert((task.cluster.clone(), task.id.clone()), task);
+        }
+        Ok(batch)
+    }
+
+    pub(crate) fn insert(&mut self, mut row: TaskRow, sequence: u64) {
+        row.version = sequence;
+        let key = (row.cluster.clone(), row.id.clone());
+        self.dirty.insert(key.clone());
+        self.rows.insert(key, row);
+    }
+
+    /// The task to change, if it exists, marked for write-back.
+    pub(crate) fn touch(&mut self, cluster: &str, id: &str, sequence: u64) -> Option<&mut TaskRow> {
+        let key = (cluster.to_owned(), id.to_owned());
+        let row = self.rows.get_mut(&key)?;
+        row.version = sequence;
+        self.dirty.insert(key);
+        Some(row)
+    }
+
+    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let rows: Vec<(&TaskRow, String)> = self
+            .dirty
+            .iter()
+            .filter_map(|key| self.rows.get(key))
+            .map(|row| (row, serde_json::to_string(&row.doc).unwrap_or_default()))
+            .collect();
+        upsert_rows(
+            connection,
+            &rows,
+            12,
+            |values| {
+                format!(
+                    "INSERT INTO tasks ({COLUMNS}) VALUES {values} ON CONFLICT (cluster, id) DO UPDATE SET \
+                     container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
+                     desired_status = excluded.desired_status, placement = excluded.placement, \
+                     doc = excluded.doc, version = excluded.version"
+                )
+            },
+            |query, (row, doc)| {
+                query
+                    .bind(row.cluster.as_str())
+                    .bind(row.id.as_str())
+                    .bind(row.family.as_str())
+                    .bind(row.container_instance_id.as_deref())
+                    .bind(row.last_status.as_str())
+                    .bind(row.desired_status.as_str())
+                    .bind(row.group.as_str())
+                    .bind(row.started_by.as_deref())
+                    .bind(row.placement.as_str())
+                    .bind(row.request_id.as_str())
+                    .bind(doc.as_str())
+                    .bind(row.version as i64)
+            },
+        )
+        .await
+    }
+}
+
+/// Filters of ListTasks.
+#[derive(Debug, Default)]
+pub struct TaskFilter {
+    pub container_instance_id: Option<String>,
+    pub family: Option<String>,
+    pub started_by: Option<String>,
+    pub group: Option<String>,
+    /// RUNNING (not yet stopped) or STOPPED.
+    pub desired_status: String,
+    pub launch_type: Option<String>,
+}
+
+pub(crate) mod queries {
+    use sqlx::AnyPool;
+
+    use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskRow};
+
+    /// A task the user can see (not one whose placement failed).
+    pub async fn get(pool: &AnyPool, cluster: &str, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE cluster = $1 AND id = $2 AND placement <> '{PLACEMENT_FAILED}'"
+        ))
+        .bind(cluster)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        row.as_ref().map(TaskRow::from_row).transpose()
+    }
+
+    /// Every task of one RunTask/StartTask request, placed or not.
+    pub async fn of_request(pool: &AnyPool, request_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"))
+            .bind(request_id)
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(TaskRow::from_row).collect()
+    }
+
+    /// Task ids matching `filter`, after `after`, in id order.
+    pub async fn list(
+        pool: &AnyPool,
+        cluster: &str,
+        filter: &TaskFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut sql = format!(
+            "SELECT id FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' AND desired_status = $2 AND id > $3"
+        );
+        let mut binds: Vec<&str> = Vec::new();
+        let mut next = 4;
+        for (column, value) in [
+            ("container_instance_id", &filter.container_instance_id),
+            ("family", &filter.family),
+            ("started_by", &filter.started_by),
+            ("group_name", &filter.group),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ${next}"));
+                binds.push(value);
+                next += 1;
+            }
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${next}"));
+        let mut query = sqlx::query_scalar(&sql)
+            .bind(cluster)
+            .bind(filter.desired_status.as_str())
+            .bind(after.unwrap_or(""));
+        for value in binds {
+            query = query.bind(value);
+        }
+        query.bind(limit as i64).fetch_all(pool).await
+    }
+
+    /// Tasks on instances of a cluster that are not yet stopped (for counts,
+    /// remaining resources and the query language).
+    pub async fn active_on_cluster(pool: &AnyPool, cluster: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' AND last_status <> 'STOPPED'"
+        ))
+        .bind(cluster)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(TaskRow::from_row).collect()
+    }
+}
+
+pub(crate) mod counts {
+    use sqlx::AnyPool;
+
+    use super::PLACEMENT_FAILED;
+
+    /// (pending, running) tasks of a cluster: PENDING counts everything placed or
+    /// being placed that does not run yet.
+    pub async fn pending_and_running(pool: &AnyPool, cluster: &str) -> Result<(i64, i64), sqlx::Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT last_status, COUNT(*) FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' \
+             AND last_status <> 'STOPPED' GROUP BY last_status"
+        ))
+        .bind(cluster)
+        .fetch_all(pool)
+        .await?;
+        let running = rows.iter().filter(|(s, _)| s == "RUNNING").map(|(_, n)| n).sum();
+        let pending = rows.iter().filter(|(s, _)| s != "RUNNING").map(|(_, n)| n).sum();
+        Ok((pending, running))
+    }
+}

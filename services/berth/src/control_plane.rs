@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_api_gateway::{ApiGateway, ApiGatewayOptions, health_router};
 use berth_aws_protocol::sigv4::KeyStore;
+use berth_scheduler::{Scheduler, SchedulerOptions};
 use berth_eventlog::local_server::{LocalNatsServer, LocalServerOptions};
 use berth_eventlog::{EventLog, LogConfig};
 use tokio::sync::watch;
@@ -88,7 +89,17 @@ impl ControlPlane {
         .await
         .context("starting api-gateway")?;
 
-        let projections = vec![api_gateway.projection()];
+        let scheduler = Scheduler::build(
+            log.clone(),
+            &SchedulerOptions {
+                read_model_url: config.read_model_url("scheduler"),
+                rebuild: config.rebuild,
+            },
+        )
+        .await
+        .context("starting scheduler")?;
+
+        let projections = vec![api_gateway.projection(), scheduler.projection()];
         let router = api_gateway
             .router(Arc::new(keys), config.body_limit)
             .merge(health_router(projections));
@@ -105,6 +116,7 @@ impl ControlPlane {
                 error!(%error, "api-gateway stopped");
             }
         });
+        tasks.spawn(scheduler.run(stop_signal(&shutdown)));
         Ok(RunningControlPlane {
             api_addr,
             nats_url,

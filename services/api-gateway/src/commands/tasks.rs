@@ -15,7 +15,9 @@ use super::{cluster_or_default, task_definitions};
 use crate::arn::{self, Resource};
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Gateway};
-use crate::read_model::{PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, task_queries};
+use crate::read_model::{
+    PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, instance_queries, task_queries,
+};
 use crate::render;
 
 /// How long RunTask waits for the scheduler before answering with the tasks still
@@ -48,6 +50,9 @@ pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) ->
     let token = request.client_token.as_deref();
     if token.is_some_and(|t| t.is_empty() || t.len() > 64) {
         return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
+    }
+    if instance_queries::of_cluster(gateway.db(), &cluster).await?.is_empty() {
+        return Err(ecs::invalid_parameter("No Container Instances were found in your cluster.").into());
     }
     let placements = (0..count as usize).map(|_| Vec::new()).collect();
     submit(gateway, caller, &cluster, spec, placements, token).await
@@ -299,7 +304,7 @@ async fn wait_for_placement(gateway: &Gateway, request_id: &str, expected: usize
         let rows = task_queries::of_request(gateway.db(), request_id).await?;
         let decided = rows
             .iter()
-            .all(|row| row.placement != PLACEMENT_PENDING);
+            .all(|row| row.placement != PLACEMENT_PENDING || row.last_status == "STOPPED");
         let remaining = deadline.saturating_duration_since(Instant::now());
         if (rows.len() >= expected && decided) || remaining.is_zero() {
             return Ok(rows);

@@ -172,6 +172,14 @@ impl TaskRow {
             self.doc.stopped_reason = reason.map(str::to_owned);
         }
         self.doc.stopping_at.get_or_insert(at.0);
+        // Not placed yet: the scheduler drops it, so it stops here and now.
+        if self.placement == PLACEMENT_PENDING {
+            self.last_status = "STOPPED".into();
+            self.doc.stopped_at = Some(at.0);
+            for container in &mut self.doc.containers {
+                container.last_status = "STOPPED".into();
+            }
+        }
     }
 
     pub(crate) fn reported(&mut self, event: &TaskStateReported, at: EpochMillis) {

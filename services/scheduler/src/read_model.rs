@@ -1,0 +1,189 @@
+//! The scheduler's read model: a snapshot of its state in SQL, so a restarted
+//! scheduler rebuilds its index from there instead of replaying the whole log.
+//!
+//! Applying a batch updates the in-memory state first (idempotently), then writes
+//! the records the batch touched; tasks that stopped are deleted.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use berth_eventlog::RecordedEvent;
+use berth_events::Aggregate;
+use berth_projection::{Projection, ProjectionError};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
+
+use crate::state::{InstanceRecord, SchedulerState, TaskPhase, TaskRecord};
+
+pub struct SchedulerProjection {
+    pub state: Arc<Mutex<SchedulerState>>,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS scheduler_instances (cluster KEY_TEXT NOT NULL, id KEY_TEXT NOT NULL, \
+     doc TEXT NOT NULL, PRIMARY KEY (cluster, id))",
+    "CREATE TABLE IF NOT EXISTS scheduler_tasks (cluster KEY_TEXT NOT NULL, id KEY_TEXT NOT NULL, \
+     doc TEXT NOT NULL, PRIMARY KEY (cluster, id))",
+];
+
+enum Write {
+    Instance {
+        cluster: String,
+        id: String,
+        doc: String,
+    },
+    Task {
+        cluster: String,
+        id: String,
+        doc: Option<String>,
+    },
+}
+
+impl Projection for SchedulerProjection {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        SCHEMA
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["scheduler_instances", "scheduler_tasks"]
+    }
+
+    async fn apply(
+        &mut self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let writes = self.fold(events);
+        for write in writes {
+            match write {
+                Write::Instance { cluster, id, doc } => {
+                    sqlx::query(
+                        "INSERT INTO scheduler_instances (cluster, id, doc) VALUES ($1, $2, $3) \
+                         ON CONFLICT (cluster, id) DO UPDATE SET doc = excluded.doc",
+                    )
+                    .bind(cluster)
+                    .bind(id)
+                    .bind(doc)
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Write::Task {
+                    cluster,
+                    id,
+                    doc: Some(doc),
+                } => {
+                    sqlx::query(
+                        "INSERT INTO scheduler_tasks (cluster, id, doc) VALUES ($1, $2, $3) \
+                         ON CONFLICT (cluster, id) DO UPDATE SET doc = excluded.doc",
+                    )
+                    .bind(cluster)
+                    .bind(id)
+                    .bind(doc)
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Write::Task {
+                    cluster,
+                    id,
+                    doc: None,
+                } => {
+                    sqlx::query("DELETE FROM scheduler_tasks WHERE cluster = $1 AND id = $2")
+                        .bind(cluster)
+                        .bind(id)
+                        .execute(&mut *connection)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SchedulerProjection {
+    /// Applies the batch to the state and returns the rows to write.
+    fn fold(&self, events: &[RecordedEvent]) -> Vec<Write> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut touched: BTreeSet<(bool, String, String)> = BTreeSet::new();
+        for recorded in events {
+            if !state.apply(recorded) {
+                continue;
+            }
+            match &recorded.aggregate {
+                Aggregate::ContainerInstance { cluster, id } => {
+                    touched.insert((true, cluster.clone(), id.clone()));
+                }
+                Aggregate::Task { cluster, id } => {
+                    touched.insert((false, cluster.clone(), id.clone()));
+                }
+                _ => {}
+            }
+        }
+        touched
+            .into_iter()
+            .filter_map(|(is_instance, cluster, id)| {
+                let cluster_state = state.clusters.get(&cluster)?;
+                if is_instance {
+                    let record = cluster_state.instances.get(&id)?;
+                    let doc = serde_json::to_string(record).ok()?;
+                    return Some(Write::Instance { cluster, id, doc });
+                }
+                let doc = cluster_state.tasks.get(&id).map(|task| {
+                    // A decision not yet confirmed by the log is not a fact: persist
+                    // the task as still pending.
+                    let mut persisted = task.clone();
+                    if matches!(persisted.phase, TaskPhase::InFlight { .. }) {
+                        persisted.phase = TaskPhase::Pending;
+                    }
+                    serde_json::to_string(&persisted).unwrap_or_default()
+                });
+                Some(Write::Task { cluster, id, doc })
+            })
+            .collect()
+    }
+}
+
+/// Everything persisted, for [`SchedulerState::restore`].
+#[allow(clippy::type_complexity)]
+pub async fn load(
+    pool: &AnyPool,
+) -> Result<
+    (
+        Vec<(String, String, InstanceRecord)>,
+        Vec<(String, String, TaskRecord)>,
+    ),
+    ProjectionError,
+> {
+    let mut instances = Vec::new();
+    for row in pool
+        .fetch_all("SELECT cluster, id, doc FROM scheduler_instances")
+        .await?
+    {
+        instances.push((
+            row.try_get("cluster")?,
+            row.try_get("id")?,
+            decode(row.try_get("doc")?)?,
+        ));
+    }
+    let mut tasks = Vec::new();
+    for row in pool
+        .fetch_all("SELECT cluster, id, doc FROM scheduler_tasks")
+        .await?
+    {
+        tasks.push((
+            row.try_get("cluster")?,
+            row.try_get("id")?,
+            decode(row.try_get("doc")?)?,
+        ));
+    }
+    Ok((instances, tasks))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: String) -> Result<T, ProjectionError> {
+    serde_json::from_str(&text).map_err(|e| ProjectionError::Invalid(e.to_string()))
+}

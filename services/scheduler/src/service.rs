@@ -1,0 +1,148 @@
+//! The scheduler service: follows the log into its state and decides placements.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_eventlog::{Append, AppendError, EventLog, Expect};
+use berth_events::{Aggregate, Event, EventMeta};
+use berth_projection::{
+    ProjectionError, ProjectionHandle, ProjectionRunner, ReadModel, RunnerOptions,
+};
+use futures::StreamExt;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tracing::{debug, info, warn};
+
+use crate::read_model::{self, SchedulerProjection};
+use crate::state::{Decision, DecisionOutcome, SchedulerState};
+
+/// Decisions per round: bounds the time the state is locked.
+const DECISIONS_PER_ROUND: usize = 2_000;
+/// Appends in flight at once.
+const CONCURRENT_APPENDS: usize = 128;
+
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// `sqlite://...` or `postgres://...`.
+    pub read_model_url: String,
+    pub rebuild: bool,
+}
+
+/// A built scheduler, ready to run.
+pub struct Scheduler {
+    log: EventLog,
+    runner: ProjectionRunner<SchedulerProjection>,
+    state: Arc<Mutex<SchedulerState>>,
+}
+
+impl Scheduler {
+    /// Opens the read model and restores the state persisted there.
+    pub async fn build(log: EventLog, options: &SchedulerOptions) -> Result<Self, ProjectionError> {
+        let read_model = ReadModel::open(&options.read_model_url).await?;
+        let state = Arc::new(Mutex::new(SchedulerState::default()));
+        let runner = ProjectionRunner::new(
+            log.clone(),
+            read_model.clone(),
+            SchedulerProjection {
+                state: state.clone(),
+            },
+            RunnerOptions {
+                rebuild: options.rebuild,
+                ..RunnerOptions::default()
+            },
+        )
+        .await?;
+        let (instances, tasks) = read_model::load(read_model.pool()).await?;
+        info!(
+            instances = instances.len(),
+            tasks = tasks.len(),
+            "scheduler state restored"
+        );
+        lock(&state).restore(instances, tasks);
+        Ok(Self { log, runner, state })
+    }
+
+    pub fn projection(&self) -> ProjectionHandle {
+        self.runner.handle()
+    }
+
+    /// Follows the log and places tasks until `shutdown`.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        let Self { log, runner, state } = self;
+        let handle = runner.handle();
+        let (stop_projection, projection_stopped) = tokio::sync::oneshot::channel::<()>();
+        let projection = tokio::spawn(runner.run(async move {
+            let _ = projection_stopped.await;
+        }));
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut rng = SmallRng::from_os_rng();
+        loop {
+            // Decide only once caught up: before that, the state may still be
+            // missing placements already in the log.
+            let ready = handle.caught_up() && lock(&state).has_pending();
+            if !ready {
+                let position = handle.position();
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    _ = handle.wait_for(position + 1, Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            let decisions = lock(&state).decide(&mut rng, DECISIONS_PER_ROUND);
+            let failed = append(&log, &state, decisions).await;
+            if failed > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let _ = stop_projection.send(());
+        let _ = projection.await;
+    }
+}
+
+/// Appends the decisions; undoes the ones the log refuses. Returns how many failed
+/// for reasons other than a lost race.
+async fn append(log: &EventLog, state: &Mutex<SchedulerState>, decisions: Vec<Decision>) -> usize {
+    let results: Vec<(Decision, Result<(), AppendError>)> = futures::stream::iter(decisions)
+        .map(|decision| async move {
+            let aggregate = Aggregate::Task {
+                cluster: decision.cluster.clone(),
+                id: decision.task_id.clone(),
+            };
+            let event: Event = match &decision.outcome {
+                DecisionOutcome::Placed(placed) => placed.clone().into(),
+                DecisionOutcome::Failed(failed) => failed.clone().into(),
+            };
+            let append = Append::new(aggregate, event, EventMeta::new())
+                .expect(Expect::Version(decision.expected_version));
+            let result = log.append(append).await.map(|_| ());
+            (decision, result)
+        })
+        .buffer_unordered(CONCURRENT_APPENDS)
+        .collect()
+        .await;
+    let mut failed = 0;
+    let mut state = lock(state);
+    for (decision, result) in results {
+        match result {
+            Ok(()) => debug!(
+                cluster = decision.cluster,
+                task = decision.task_id,
+                "decided"
+            ),
+            Err(AppendError::Conflict { .. }) => state.undo(&decision),
+            Err(error) => {
+                warn!(cluster = decision.cluster, task = decision.task_id, %error, "decision not recorded");
+                state.undo(&decision);
+                failed += 1;
+            }
+        }
+    }
+    failed
+}
+
+fn lock(state: &Mutex<SchedulerState>) -> std::sync::MutexGuard<'_, SchedulerState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

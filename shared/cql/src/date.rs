@@ -22,7 +22,11 @@ pub(crate) fn parse_epoch_seconds(text: &str) -> Option<i64> {
     if rest.is_empty() {
         return Some(seconds);
     }
-    if rest.len() < 9 || !matches!(rest[0], b'T' | b't' | b' ') || rest[3] != b':' || rest[6] != b':' {
+    if rest.len() < 9
+        || !matches!(rest[0], b'T' | b't' | b' ')
+        || rest[3] != b':'
+        || rest[6] != b':'
+    {
         return None;
     }
     let hour = digits(&rest[1..3])?;
@@ -48,14 +52,20 @@ pub(crate) fn parse_epoch_seconds(text: &str) -> Option<i64> {
                 return None;
             }
             // A local time east of UTC is earlier in UTC.
-            Some(if *sign == b'+' { seconds - offset } else { seconds + offset })
+            Some(if *sign == b'+' {
+                seconds - offset
+            } else {
+                seconds + offset
+            })
         }
         _ => None,
     }
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
-    b.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    b.iter().try_fold(0i64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
 }
 
 fn is_leap(year: i64) -> bool {
@@ -106,8 +116,16 @@ mod tests {
     #[test]
     fn rejects_nonsense() {
         for bad in [
-            "2018-6-18", "2018-13-01", "2018-02-30", "2019-02-29", "2018-06-18T25:00:00", "2018-06-18T22:28",
-            "2018-06-18T22:28:28+0", "2018-06-18X", "yesterday", "2018-06-18T22:28:28.Z",
+            "2018-6-18",
+            "2018-13-01",
+            "2018-02-30",
+            "2019-02-29",
+            "2018-06-18T25:00:00",
+            "2018-06-18T22:28",
+            "2018-06-18T22:28:28+0",
+            "2018-06-18X",
+            "yesterday",
+            "2018-06-18T22:28:28.Z",
         ] {
             assert_eq!(p(bad), None, "{bad}");
         }

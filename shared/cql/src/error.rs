@@ -15,7 +15,10 @@ pub enum ParseErrorKind {
     /// The expression is empty or only whitespace.
     Empty,
     /// Something else was expected here.
-    Unexpected { expected: &'static str, found: String },
+    Unexpected {
+        expected: &'static str,
+        found: String,
+    },
     /// Not one of the subjects of the language.
     UnknownSubject(String),
     /// `attribute:` followed by an invalid name.
@@ -23,7 +26,10 @@ pub enum ParseErrorKind {
     /// Not one of the operators of the language.
     UnknownOperator(String),
     /// The operator exists but does not apply to that subject.
-    OperatorNotAllowed { subject: String, operator: &'static str },
+    OperatorNotAllowed {
+        subject: String,
+        operator: &'static str,
+    },
     /// The operator needs an argument and none was given.
     MissingArgument { operator: &'static str },
     /// A quoted argument with no closing quote.
@@ -56,7 +62,9 @@ impl fmt::Display for ParseErrorKind {
             Self::Unexpected { expected, found } if found.is_empty() => {
                 write!(f, "expected {expected} but the expression ended")
             }
-            Self::Unexpected { expected, found } => write!(f, "expected {expected} but found '{found}'"),
+            Self::Unexpected { expected, found } => {
+                write!(f, "expected {expected} but found '{found}'")
+            }
             Self::UnknownSubject(s) => write!(
                 f,
                 "unknown subject '{s}' (expected agentConnected, agentVersion, ec2InstanceId, registeredAt, \
@@ -68,11 +76,18 @@ impl fmt::Display for ParseErrorKind {
             ),
             Self::UnknownOperator(s) => write!(f, "unknown operator '{s}'"),
             Self::OperatorNotAllowed { subject, operator } => {
-                write!(f, "operator '{operator}' cannot be used with subject '{subject}'")
+                write!(
+                    f,
+                    "operator '{operator}' cannot be used with subject '{subject}'"
+                )
             }
-            Self::MissingArgument { operator } => write!(f, "operator '{operator}' needs an argument"),
+            Self::MissingArgument { operator } => {
+                write!(f, "operator '{operator}' needs an argument")
+            }
             Self::UnterminatedQuote => f.write_str("quoted argument has no closing quote"),
-            Self::EmptyList => f.write_str("argument lists must be non-empty, as in [value1, value2]"),
+            Self::EmptyList => {
+                f.write_str("argument lists must be non-empty, as in [value1, value2]")
+            }
             Self::InvalidNumber(s) => write!(f, "'{s}' is not a non-negative integer"),
             Self::InvalidVersion(s) => write!(f, "'{s}' is not a version such as 1.14.5"),
             Self::InvalidDate(s) => write!(

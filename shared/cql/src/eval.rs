@@ -84,9 +84,14 @@ pub(crate) fn eval<V: InstanceView + ?Sized>(node: &Node, instance: &V) -> bool 
 
 fn eval_predicate<V: InstanceView + ?Sized>(p: &Predicate, instance: &V) -> bool {
     let positive = match &p.test {
-        Test::AgentConnected(t) => {
-            text_test(t, Some(if instance.agent_connected() { "true" } else { "false" }))
-        }
+        Test::AgentConnected(t) => text_test(
+            t,
+            Some(if instance.agent_connected() {
+                "true"
+            } else {
+                "false"
+            }),
+        ),
         Test::Ec2InstanceId(t) => text_test(t, instance.ec2_instance_id()),
         Test::Attribute { name, test } => text_test(test, instance.attribute(name)),
         Test::TaskGroup(t) => match t {
@@ -98,7 +103,9 @@ fn eval_predicate<V: InstanceView + ?Sized>(p: &Predicate, instance: &V) -> bool
             .agent_version()
             .and_then(Version::parse)
             .is_some_and(|v| cmp.holds(v.cmp(arg))),
-        Test::RegisteredAt(cmp, at) => instance.registered_at().is_some_and(|t| cmp.holds(t.cmp(at))),
+        Test::RegisteredAt(cmp, at) => instance
+            .registered_at()
+            .is_some_and(|t| cmp.holds(t.cmp(at))),
         Test::RunningTasksCount(cmp, n) => cmp.holds(instance.running_tasks_count().cmp(n)),
     };
     positive != p.negate

@@ -61,7 +61,10 @@ impl Query {
     /// Compiles an expression; the error's `Display` is an `InvalidParameterException` message.
     pub fn parse(expression: &str) -> Result<Self, ParseError> {
         let root = parser::parse(expression)?;
-        Ok(Self { source: expression.into(), root })
+        Ok(Self {
+            source: expression.into(),
+            root,
+        })
     }
 
     /// Whether `instance` is selected by the expression.

@@ -36,9 +36,16 @@ const MAX_ATTRIBUTE_NAME: usize = 128;
 pub(crate) fn parse(source: &str) -> Result<Node, ParseError> {
     let len = source.chars().count();
     if len > MAX_EXPRESSION_LEN {
-        return Err(ParseError::new(ParseErrorKind::TooLong { len }, MAX_EXPRESSION_LEN));
+        return Err(ParseError::new(
+            ParseErrorKind::TooLong { len },
+            MAX_EXPRESSION_LEN,
+        ));
     }
-    let mut parser = Parser { src: source, pos: 0, depth: 0 };
+    let mut parser = Parser {
+        src: source,
+        pos: 0,
+        depth: 0,
+    };
     parser.skip_ws();
     if parser.at_end() {
         return Err(parser.error(ParseErrorKind::Empty));
@@ -101,7 +108,10 @@ impl Op {
             ("matches", Op::Matches),
             ("not_matches", Op::NotMatches),
         ];
-        WORDS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)).map(|(_, op)| *op)
+        WORDS
+            .iter()
+            .find(|(w, _)| w.eq_ignore_ascii_case(word))
+            .map(|(_, op)| *op)
     }
 
     fn cmp(self) -> Option<Cmp> {
@@ -135,9 +145,14 @@ impl Subject<'_> {
     fn allows(self, op: Op) -> bool {
         match self {
             Subject::AgentConnected | Subject::Ec2InstanceId => {
-                matches!(op, Op::Eq | Op::Ne | Op::In | Op::NotIn | Op::Matches | Op::NotMatches)
+                matches!(
+                    op,
+                    Op::Eq | Op::Ne | Op::In | Op::NotIn | Op::Matches | Op::NotMatches
+                )
             }
-            Subject::AgentVersion | Subject::RegisteredAt | Subject::RunningTasksCount => op.cmp().is_some(),
+            Subject::AgentVersion | Subject::RegisteredAt | Subject::RunningTasksCount => {
+                op.cmp().is_some()
+            }
             Subject::Attribute(_) => true,
             Subject::TaskGroup => op.cmp().is_none() || matches!(op, Op::Eq | Op::Ne),
         }
@@ -170,7 +185,11 @@ impl<'a> Parser<'a> {
             }
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.swap_remove(0) } else { Node::Or(items.into()) })
+        Ok(if items.len() == 1 {
+            items.swap_remove(0)
+        } else {
+            Node::Or(items.into())
+        })
     }
 
     fn and(&mut self) -> Result<Node, ParseError> {
@@ -182,7 +201,11 @@ impl<'a> Parser<'a> {
             }
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.swap_remove(0) } else { Node::And(items.into()) })
+        Ok(if items.len() == 1 {
+            items.swap_remove(0)
+        } else {
+            Node::And(items.into())
+        })
     }
 
     fn unary(&mut self) -> Result<Node, ParseError> {
@@ -218,7 +241,10 @@ impl<'a> Parser<'a> {
         if !subject.allows(op) {
             let text = self.src[subject_at..op_at].trim_end().to_owned();
             return Err(ParseError::new(
-                ParseErrorKind::OperatorNotAllowed { subject: text, operator: op.symbol() },
+                ParseErrorKind::OperatorNotAllowed {
+                    subject: text,
+                    operator: op.symbol(),
+                },
                 self.char_offset(op_at),
             ));
         }
@@ -247,14 +273,19 @@ impl<'a> Parser<'a> {
             ("runningTasksCount", Subject::RunningTasksCount),
             ("task:group", Subject::TaskGroup),
         ];
-        if let Some((_, s)) = FIXED.iter().find(|(name, _)| name.eq_ignore_ascii_case(word)) {
+        if let Some((_, s)) = FIXED
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        {
             return Ok(*s);
         }
         let prefix = "attribute:";
         if word.len() >= prefix.len() && word[..prefix.len()].eq_ignore_ascii_case(prefix) {
             let name = &word[prefix.len()..];
             let valid = (1..=MAX_ATTRIBUTE_NAME).contains(&name.len())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b));
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b));
             if !valid {
                 return Err(ParseError::new(
                     ParseErrorKind::InvalidAttributeName(name.to_owned()),
@@ -263,7 +294,10 @@ impl<'a> Parser<'a> {
             }
             return Ok(Subject::Attribute(name));
         }
-        Err(ParseError::new(ParseErrorKind::UnknownSubject(word.to_owned()), self.char_offset(start)))
+        Err(ParseError::new(
+            ParseErrorKind::UnknownSubject(word.to_owned()),
+            self.char_offset(start),
+        ))
     }
 
     fn operator(&mut self) -> Result<Op, ParseError> {
@@ -285,7 +319,10 @@ impl<'a> Parser<'a> {
             if self.rest().starts_with(is_op_char) {
                 self.pos = start;
                 let run = self.take_while(is_op_char);
-                return Err(ParseError::new(ParseErrorKind::UnknownOperator(run.to_owned()), self.char_offset(start)));
+                return Err(ParseError::new(
+                    ParseErrorKind::UnknownOperator(run.to_owned()),
+                    self.char_offset(start),
+                ));
             }
             return Ok(*op);
         }
@@ -308,7 +345,10 @@ impl<'a> Parser<'a> {
             self.pos = start;
             return Err(self.unexpected("an operator"));
         }
-        Err(ParseError::new(ParseErrorKind::UnknownOperator(found.to_owned()), self.char_offset(start)))
+        Err(ParseError::new(
+            ParseErrorKind::UnknownOperator(found.to_owned()),
+            self.char_offset(start),
+        ))
     }
 
     /// `[a, b]`, or a single value standing for a one-element list.
@@ -368,7 +408,9 @@ impl<'a> Parser<'a> {
                     if in_list {
                         return Err(self.error(ParseErrorKind::EmptyList));
                     }
-                    return Err(self.error(ParseErrorKind::MissingArgument { operator: op.symbol() }));
+                    return Err(self.error(ParseErrorKind::MissingArgument {
+                        operator: op.symbol(),
+                    }));
                 }
                 Ok((value.to_owned(), at))
             }
@@ -414,21 +456,29 @@ impl<'a> Parser<'a> {
                 let Arg::One(text, at) = arg else {
                     unreachable!("ordered subjects take a single value")
                 };
-                let bad = |kind: fn(String) -> ParseErrorKind| ParseError::new(kind(text.clone()), at);
+                let bad =
+                    |kind: fn(String) -> ParseErrorKind| ParseError::new(kind(text.clone()), at);
                 let test = match subject {
-                    Subject::AgentVersion => {
-                        Test::AgentVersion(cmp, Version::parse(&text).ok_or_else(|| bad(ParseErrorKind::InvalidVersion))?)
-                    }
-                    Subject::RegisteredAt => {
-                        Test::RegisteredAt(cmp, parse_epoch_seconds(&text).ok_or_else(|| bad(ParseErrorKind::InvalidDate))?)
-                    }
+                    Subject::AgentVersion => Test::AgentVersion(
+                        cmp,
+                        Version::parse(&text).ok_or_else(|| bad(ParseErrorKind::InvalidVersion))?,
+                    ),
+                    Subject::RegisteredAt => Test::RegisteredAt(
+                        cmp,
+                        parse_epoch_seconds(&text)
+                            .ok_or_else(|| bad(ParseErrorKind::InvalidDate))?,
+                    ),
                     _ => Test::RunningTasksCount(
                         cmp,
-                        text.parse::<u64>().map_err(|_| bad(ParseErrorKind::InvalidNumber))?,
+                        text.parse::<u64>()
+                            .map_err(|_| bad(ParseErrorKind::InvalidNumber))?,
                     ),
                 };
                 // The ordered subjects carry == and != in their comparison.
-                return Ok(Predicate { test, negate: false });
+                return Ok(Predicate {
+                    test,
+                    negate: false,
+                });
             }
             Subject::AgentConnected => {
                 let arg = match arg {
@@ -436,7 +486,10 @@ impl<'a> Parser<'a> {
                         Arg::One(normalize_bool(text, at)?, at)
                     }
                     Arg::List(items, at) => Arg::List(
-                        items.into_iter().map(|t| normalize_bool(t, at)).collect::<Result<_, _>>()?,
+                        items
+                            .into_iter()
+                            .map(|t| normalize_bool(t, at))
+                            .collect::<Result<_, _>>()?,
                         at,
                     ),
                     other => other,
@@ -444,7 +497,10 @@ impl<'a> Parser<'a> {
                 Test::AgentConnected(text_test(op, arg)?)
             }
             Subject::Ec2InstanceId => Test::Ec2InstanceId(text_test(op, arg)?),
-            Subject::Attribute(name) => Test::Attribute { name: name.into(), test: text_test(op, arg)? },
+            Subject::Attribute(name) => Test::Attribute {
+                name: name.into(),
+                test: text_test(op, arg)?,
+            },
             Subject::TaskGroup => Test::TaskGroup(text_test(op, arg)?),
         };
         Ok(Predicate { test, negate })
@@ -479,7 +535,8 @@ impl<'a> Parser<'a> {
         let hit = rest.len() >= word.len()
             && rest.is_char_boundary(word.len())
             && rest[..word.len()].eq_ignore_ascii_case(word)
-            && !rest[word.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '.');
+            && !rest[word.len()..]
+                .starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '.');
         if hit {
             self.pos += word.len();
         }
@@ -487,7 +544,9 @@ impl<'a> Parser<'a> {
     }
 
     fn at_word_end(&self) -> bool {
-        !self.rest().starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        !self
+            .rest()
+            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
     }
 
     fn take_while(&mut self, keep: impl Fn(char) -> bool) -> &'a str {
@@ -506,7 +565,12 @@ impl<'a> Parser<'a> {
     }
 
     fn unexpected(&self, expected: &'static str) -> ParseError {
-        let found: String = self.rest().chars().take_while(|c| !c.is_whitespace()).take(32).collect();
+        let found: String = self
+            .rest()
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .take(32)
+            .collect();
         self.error(ParseErrorKind::Unexpected { expected, found })
     }
 }
@@ -539,15 +603,22 @@ fn text_test(op: Op, arg: Arg) -> Result<TextTest, ParseError> {
                     let reason = match e {
                         regex::Error::CompiledTooBig(_) => "pattern is too large".to_owned(),
                         // The syntax error's own text is multi-line ASCII art; keep its last line.
-                        other => other.to_string().lines().last().unwrap_or_default().trim().to_owned(),
+                        other => other
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
                     };
                     ParseError::new(ParseErrorKind::InvalidPattern { pattern, reason }, at)
                 })?;
             TextTest::Matches(re)
         }
-        (op, Arg::One(text, _)) => {
-            TextTest::Order(op.cmp().expect("remaining operators are orderings"), OrderArg::new(&text))
-        }
+        (op, Arg::One(text, _)) => TextTest::Order(
+            op.cmp().expect("remaining operators are orderings"),
+            OrderArg::new(&text),
+        ),
         (op, _) => unreachable!("argument shape is decided by the operator {op:?}"),
     })
 }

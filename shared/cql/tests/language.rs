@@ -44,8 +44,14 @@ fn rejects(expr: &str) -> ParseErrorKind {
 fn developer_guide_examples() {
     check("attribute:ecs.instance-type == t2.small", false);
     check("attribute:ecs.instance-type == g2.2xlarge", true);
-    check("attribute:ecs.availability-zone in [us-east-1a, us-east-1b]", true);
-    check("attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d", true);
+    check(
+        "attribute:ecs.availability-zone in [us-east-1a, us-east-1b]",
+        true,
+    );
+    check(
+        "attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d",
+        true,
+    );
     check("task:group == service:production", true);
     check("not(task:group == database)", true);
     check("runningTasksCount == 1", true);
@@ -60,31 +66,56 @@ fn word_forms_equal_symbols() {
         ("attribute:tier equals gold", "attribute:tier == gold"),
         ("attribute:tier not_equals gold", "attribute:tier != gold"),
         ("runningTasksCount greater_than 0", "runningTasksCount > 0"),
-        ("runningTasksCount greater_than_equal 2", "runningTasksCount >= 2"),
+        (
+            "runningTasksCount greater_than_equal 2",
+            "runningTasksCount >= 2",
+        ),
         ("runningTasksCount less_than 1", "runningTasksCount < 1"),
-        ("runningTasksCount less_than_equal 1", "runningTasksCount <= 1"),
+        (
+            "runningTasksCount less_than_equal 1",
+            "runningTasksCount <= 1",
+        ),
         ("attribute:tier exists", "attribute:tier exists"),
         ("attribute:tier not_exists", "attribute:tier !exists"),
         ("attribute:tier in [gold]", "attribute:tier in [gold]"),
         ("attribute:tier not_in [gold]", "attribute:tier !in [gold]"),
         ("attribute:tier matches go.*", "attribute:tier =~ go.*"),
         ("attribute:tier not_matches go.*", "attribute:tier !~ go.*"),
-        ("attribute:tier == gold AND NOT runningTasksCount > 3", "attribute:tier == gold && !runningTasksCount > 3"),
-        ("attribute:tier == x OR runningTasksCount == 1", "attribute:tier == x || runningTasksCount == 1"),
+        (
+            "attribute:tier == gold AND NOT runningTasksCount > 3",
+            "attribute:tier == gold && !runningTasksCount > 3",
+        ),
+        (
+            "attribute:tier == x OR runningTasksCount == 1",
+            "attribute:tier == x || runningTasksCount == 1",
+        ),
     ];
     for (words, symbols) in pairs {
         let (a, b) = (Query::parse(words).unwrap(), Query::parse(symbols).unwrap());
-        assert_eq!(a.matches(&instance()), b.matches(&instance()), "{words} vs {symbols}");
+        assert_eq!(
+            a.matches(&instance()),
+            b.matches(&instance()),
+            "{words} vs {symbols}"
+        );
     }
 }
 
 #[test]
 fn and_binds_tighter_than_or() {
     // true || (false && false) = true; (true || false) && false would be false.
-    check("runningTasksCount == 1 || attribute:tier == x && attribute:tier == y", true);
-    check("(runningTasksCount == 1 || attribute:tier == x) && attribute:tier == y", false);
+    check(
+        "runningTasksCount == 1 || attribute:tier == x && attribute:tier == y",
+        true,
+    );
+    check(
+        "(runningTasksCount == 1 || attribute:tier == x) && attribute:tier == y",
+        false,
+    );
     check("!runningTasksCount == 1 || runningTasksCount == 1", true);
-    check("not (runningTasksCount == 1 or runningTasksCount == 2)", false);
+    check(
+        "not (runningTasksCount == 1 or runningTasksCount == 2)",
+        false,
+    );
     check("!!(runningTasksCount == 1)", true);
 }
 
@@ -120,10 +151,26 @@ fn missing_values_fail_positive_and_pass_negated_tests() {
     check("attribute:missing !exists", true);
     check("attribute:ecs.capability.task-eni exists", true);
     let external = InstanceSnapshot::default();
-    assert!(Query::parse("ec2InstanceId != i-1").unwrap().matches(&external));
-    assert!(!Query::parse("ec2InstanceId =~ .*").unwrap().matches(&external));
-    assert!(!Query::parse("agentVersion >= 0.0.0").unwrap().matches(&external));
-    assert!(!Query::parse("registeredAt > 1970-01-01").unwrap().matches(&external));
+    assert!(
+        Query::parse("ec2InstanceId != i-1")
+            .unwrap()
+            .matches(&external)
+    );
+    assert!(
+        !Query::parse("ec2InstanceId =~ .*")
+            .unwrap()
+            .matches(&external)
+    );
+    assert!(
+        !Query::parse("agentVersion >= 0.0.0")
+            .unwrap()
+            .matches(&external)
+    );
+    assert!(
+        !Query::parse("registeredAt > 1970-01-01")
+            .unwrap()
+            .matches(&external)
+    );
 }
 
 #[test]
@@ -136,7 +183,11 @@ fn task_group_is_any_of_the_groups() {
     check("task:group =~ service:.*", true);
     check("task:group !~ service:.*", false);
     check("task:group exists", true);
-    assert!(Query::parse("task:group !exists").unwrap().matches(&InstanceSnapshot::default()));
+    assert!(
+        Query::parse("task:group !exists")
+            .unwrap()
+            .matches(&InstanceSnapshot::default())
+    );
 }
 
 #[test]
@@ -185,42 +236,124 @@ fn rejections_name_the_problem() {
     assert!(matches!(rejects(""), ParseErrorKind::Empty));
     assert!(matches!(rejects("   "), ParseErrorKind::Empty));
     assert!(matches!(rejects("colour == red"), ParseErrorKind::UnknownSubject(s) if s == "colour"));
-    assert!(matches!(rejects("attribute: == x"), ParseErrorKind::InvalidAttributeName(_)));
-    assert!(matches!(rejects("attribute:a*b == x"), ParseErrorKind::InvalidAttributeName(_)));
-    assert!(matches!(rejects("attribute:x <> y"), ParseErrorKind::UnknownOperator(_)));
-    assert!(matches!(rejects("attribute:x contains y"), ParseErrorKind::UnknownOperator(_)));
-    assert!(matches!(rejects("attribute:x"), ParseErrorKind::Unexpected { .. }));
-    assert!(matches!(rejects("agentVersion in [1.0]"), ParseErrorKind::OperatorNotAllowed { .. }));
-    assert!(matches!(rejects("agentConnected > true"), ParseErrorKind::OperatorNotAllowed { .. }));
-    assert!(matches!(rejects("ec2InstanceId exists"), ParseErrorKind::OperatorNotAllowed { .. }));
-    assert!(matches!(rejects("task:group > a"), ParseErrorKind::OperatorNotAllowed { .. }));
-    assert!(matches!(rejects("attribute:x =="), ParseErrorKind::MissingArgument { .. }));
-    assert!(matches!(rejects("(attribute:x == )"), ParseErrorKind::MissingArgument { .. }));
-    assert!(matches!(rejects("attribute:x == 'abc"), ParseErrorKind::UnterminatedQuote));
-    assert!(matches!(rejects("attribute:x in []"), ParseErrorKind::EmptyList));
-    assert!(matches!(rejects("attribute:x in [a,,b]"), ParseErrorKind::EmptyList));
-    assert!(matches!(rejects("attribute:x in [a, b"), ParseErrorKind::Unexpected { .. }));
-    assert!(matches!(rejects("runningTasksCount > -1"), ParseErrorKind::InvalidNumber(_)));
-    assert!(matches!(rejects("agentVersion < latest"), ParseErrorKind::InvalidVersion(_)));
-    assert!(matches!(rejects("registeredAt < yesterday"), ParseErrorKind::InvalidDate(_)));
-    assert!(matches!(rejects("agentConnected == yes"), ParseErrorKind::InvalidBoolean(_)));
-    assert!(matches!(rejects("attribute:x =~ (a"), ParseErrorKind::InvalidPattern { .. }));
-    assert!(matches!(rejects("attribute:x =~ '(?=a)b'"), ParseErrorKind::InvalidPattern { .. }));
-    assert!(matches!(rejects("(attribute:x == a"), ParseErrorKind::Unexpected { .. }));
-    assert!(matches!(rejects("attribute:x == a)"), ParseErrorKind::Unexpected { .. }));
-    assert!(matches!(rejects("attribute:x == a attribute:y == b"), ParseErrorKind::Unexpected { .. }));
-    assert!(matches!(rejects("attribute:x == a and"), ParseErrorKind::Unexpected { .. }));
+    assert!(matches!(
+        rejects("attribute: == x"),
+        ParseErrorKind::InvalidAttributeName(_)
+    ));
+    assert!(matches!(
+        rejects("attribute:a*b == x"),
+        ParseErrorKind::InvalidAttributeName(_)
+    ));
+    assert!(matches!(
+        rejects("attribute:x <> y"),
+        ParseErrorKind::UnknownOperator(_)
+    ));
+    assert!(matches!(
+        rejects("attribute:x contains y"),
+        ParseErrorKind::UnknownOperator(_)
+    ));
+    assert!(matches!(
+        rejects("attribute:x"),
+        ParseErrorKind::Unexpected { .. }
+    ));
+    assert!(matches!(
+        rejects("agentVersion in [1.0]"),
+        ParseErrorKind::OperatorNotAllowed { .. }
+    ));
+    assert!(matches!(
+        rejects("agentConnected > true"),
+        ParseErrorKind::OperatorNotAllowed { .. }
+    ));
+    assert!(matches!(
+        rejects("ec2InstanceId exists"),
+        ParseErrorKind::OperatorNotAllowed { .. }
+    ));
+    assert!(matches!(
+        rejects("task:group > a"),
+        ParseErrorKind::OperatorNotAllowed { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x =="),
+        ParseErrorKind::MissingArgument { .. }
+    ));
+    assert!(matches!(
+        rejects("(attribute:x == )"),
+        ParseErrorKind::MissingArgument { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x == 'abc"),
+        ParseErrorKind::UnterminatedQuote
+    ));
+    assert!(matches!(
+        rejects("attribute:x in []"),
+        ParseErrorKind::EmptyList
+    ));
+    assert!(matches!(
+        rejects("attribute:x in [a,,b]"),
+        ParseErrorKind::EmptyList
+    ));
+    assert!(matches!(
+        rejects("attribute:x in [a, b"),
+        ParseErrorKind::Unexpected { .. }
+    ));
+    assert!(matches!(
+        rejects("runningTasksCount > -1"),
+        ParseErrorKind::InvalidNumber(_)
+    ));
+    assert!(matches!(
+        rejects("agentVersion < latest"),
+        ParseErrorKind::InvalidVersion(_)
+    ));
+    assert!(matches!(
+        rejects("registeredAt < yesterday"),
+        ParseErrorKind::InvalidDate(_)
+    ));
+    assert!(matches!(
+        rejects("agentConnected == yes"),
+        ParseErrorKind::InvalidBoolean(_)
+    ));
+    assert!(matches!(
+        rejects("attribute:x =~ (a"),
+        ParseErrorKind::InvalidPattern { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x =~ '(?=a)b'"),
+        ParseErrorKind::InvalidPattern { .. }
+    ));
+    assert!(matches!(
+        rejects("(attribute:x == a"),
+        ParseErrorKind::Unexpected { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x == a)"),
+        ParseErrorKind::Unexpected { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x == a attribute:y == b"),
+        ParseErrorKind::Unexpected { .. }
+    ));
+    assert!(matches!(
+        rejects("attribute:x == a and"),
+        ParseErrorKind::Unexpected { .. }
+    ));
     assert!(matches!(rejects("()"), ParseErrorKind::Unexpected { .. }));
 }
 
 #[test]
 fn limits() {
     let long = format!("attribute:x == {}", "a".repeat(2000));
-    assert!(matches!(rejects(&long), ParseErrorKind::TooLong { len: 2015 }));
+    assert!(matches!(
+        rejects(&long),
+        ParseErrorKind::TooLong { len: 2015 }
+    ));
     let exact = format!("attribute:x == {}", "a".repeat(2000 - 15));
     assert_eq!(exact.len(), 2000);
     Query::parse(&exact).unwrap();
-    let deep = format!("{}runningTasksCount == 1{}", "(".repeat(100), ")".repeat(100));
+    let deep = format!(
+        "{}runningTasksCount == 1{}",
+        "(".repeat(100),
+        ")".repeat(100)
+    );
     assert!(matches!(rejects(&deep), ParseErrorKind::TooDeep));
     let nots = format!("{}runningTasksCount == 1", "!".repeat(1000));
     assert!(matches!(rejects(&nots), ParseErrorKind::TooDeep));
@@ -230,10 +363,14 @@ fn limits() {
 
 #[test]
 fn error_message_is_ready_for_an_exception() {
-    let err = Query::parse("attribute:ecs.instance-type == t2.small and colour == red").unwrap_err();
+    let err =
+        Query::parse("attribute:ecs.instance-type == t2.small and colour == red").unwrap_err();
     assert_eq!(err.position(), 44);
     let msg = err.to_string();
-    assert!(msg.starts_with("Invalid cluster query expression: unknown subject 'colour'"), "{msg}");
+    assert!(
+        msg.starts_with("Invalid cluster query expression: unknown subject 'colour'"),
+        "{msg}"
+    );
     assert!(msg.ends_with("at position 44."), "{msg}");
 }
 

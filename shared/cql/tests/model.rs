@@ -92,8 +92,12 @@ fn instance() -> impl Strategy<Value = InstanceSnapshot> {
                 .enumerate()
                 .filter_map(|(n, v)| v.map(|v| (NAMES[n].to_owned(), VALUES[v].to_owned())))
                 .collect();
-            let task_groups: BTreeSet<String> =
-                groups.iter().enumerate().filter(|(_, on)| **on).map(|(g, _)| GROUPS[g].to_owned()).collect();
+            let task_groups: BTreeSet<String> = groups
+                .iter()
+                .enumerate()
+                .filter(|(_, on)| **on)
+                .map(|(g, _)| GROUPS[g].to_owned())
+                .collect();
             InstanceSnapshot {
                 attributes,
                 task_groups,
@@ -138,7 +142,11 @@ fn render_text(subject: &str, op: &TextOp, pool: &[&str], s: &Style) -> String {
                 (true, true) => " not_matches ",
             };
             let pattern = format!("{}.*", regex_escape(prefix(pool[*v])));
-            let op = if words { op.to_owned() } else { format!("{sp}{op}{sp}") };
+            let op = if words {
+                op.to_owned()
+            } else {
+                format!("{sp}{op}{sp}")
+            };
             format!("{subject}{op}{}", quote(&pattern, s))
         }
     }
@@ -149,31 +157,67 @@ fn prefix(v: &str) -> &str {
 }
 
 fn regex_escape(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_string() } else { format!("\\{c}") }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
 }
 
 fn render(e: &Expr, styles: &mut impl Iterator<Item = Style>) -> String {
     let s = styles.next().expect("infinite");
     let body = match e {
         Expr::And(a, b) => {
-            let op = if s.words { " and " } else if s.tight { "&&" } else { " && " };
+            let op = if s.words {
+                " and "
+            } else if s.tight {
+                "&&"
+            } else {
+                " && "
+            };
             format!("({}){op}({})", render(a, styles), render(b, styles))
         }
         Expr::Or(a, b) => {
-            let op = if s.words { " or " } else if s.tight { "||" } else { " || " };
+            let op = if s.words {
+                " or "
+            } else if s.tight {
+                "||"
+            } else {
+                " || "
+            };
             format!("({}){op}({})", render(a, styles), render(b, styles))
         }
         Expr::Not(a) => {
             let inner = render(a, styles);
-            if s.words { format!("not ({inner})") } else { format!("!({inner})") }
+            if s.words {
+                format!("not ({inner})")
+            } else {
+                format!("!({inner})")
+            }
         }
-        Expr::P(Pred::Attr(n, op)) => render_text(&format!("attribute:{}", NAMES[*n]), op, &VALUES, &s),
+        Expr::P(Pred::Attr(n, op)) => {
+            render_text(&format!("attribute:{}", NAMES[*n]), op, &VALUES, &s)
+        }
         Expr::P(Pred::Group(op)) => render_text("task:group", op, &GROUPS, &s),
         Expr::P(Pred::Running(op, n)) => {
             let sym = ["==", "!=", ">", ">=", "<", "<="][*op as usize];
-            let word = ["equals", "not_equals", "greater_than", "greater_than_equal", "less_than", "less_than_equal"]
-                [*op as usize];
-            if s.words { format!("runningTasksCount {word} {n}") } else { format!("runningTasksCount {sym} {n}") }
+            let word = [
+                "equals",
+                "not_equals",
+                "greater_than",
+                "greater_than_equal",
+                "less_than",
+                "less_than_equal",
+            ][*op as usize];
+            if s.words {
+                format!("runningTasksCount {word} {n}")
+            } else {
+                format!("runningTasksCount {sym} {n}")
+            }
         }
         Expr::P(Pred::Connected(eq, v)) => {
             format!("agentConnected {} {v}", if *eq { "==" } else { "!=" })
@@ -201,7 +245,12 @@ fn model(e: &Expr, inst: &InstanceSnapshot) -> bool {
         Expr::Or(a, b) => model(a, inst) || model(b, inst),
         Expr::Not(a) => !model(a, inst),
         Expr::P(Pred::Attr(n, op)) => {
-            let values: Vec<&str> = inst.attributes.get(NAMES[*n]).map(String::as_str).into_iter().collect();
+            let values: Vec<&str> = inst
+                .attributes
+                .get(NAMES[*n])
+                .map(String::as_str)
+                .into_iter()
+                .collect();
             text_holds(op, &VALUES, &values)
         }
         Expr::P(Pred::Group(op)) => {
@@ -217,8 +266,18 @@ fn model(e: &Expr, inst: &InstanceSnapshot) -> bool {
 }
 
 fn style() -> impl Strategy<Value = Style> {
-    (any::<bool>(), 0u8..3, any::<bool>(), prop::bool::weighted(0.2))
-        .prop_map(|(words, quote, tight, parens)| Style { words, quote, tight, parens })
+    (
+        any::<bool>(),
+        0u8..3,
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(words, quote, tight, parens)| Style {
+            words,
+            quote,
+            tight,
+            parens,
+        })
 }
 
 proptest! {

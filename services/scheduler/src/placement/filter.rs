@@ -80,7 +80,10 @@ impl<'r> Need<'r> {
             return Err(FailureReason::DistinctInstance);
         }
         if !self.member_of.is_empty() {
-            let view = CqlInstance { instance: inst, groups };
+            let view = CqlInstance {
+                instance: inst,
+                groups,
+            };
             if !self.member_of.iter().all(|q| q.matches(&view)) {
                 return Err(FailureReason::MemberOf);
             }
@@ -139,14 +142,20 @@ pub(crate) fn closest_failures<'a>(
             FailureReason::Memory => inst.memory_free,
             _ => 0,
         };
-        let i = REASONS.iter().position(|r| *r == reason).expect("all reasons listed");
+        let i = REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .expect("all reasons listed");
         if best[i].is_none_or(|(_, c)| closeness > c) {
             best[i] = Some((inst, closeness));
         }
     }
     for (reason, found) in REASONS.into_iter().zip(best) {
         if let Some((inst, _)) = found {
-            out.push(Failure { instance_arn: inst.arn.clone(), reason });
+            out.push(Failure {
+                instance_arn: inst.arn.clone(),
+                reason,
+            });
         }
     }
 }

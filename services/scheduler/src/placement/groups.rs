@@ -11,23 +11,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::instance::Instance;
-use super::intern::{AttrId, ValueId};
+use super::intern::{AttrId, IdMap, ValueId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct GroupId(u32);
+
+/// Tasks per attribute value, for each attribute a group has been spread over.
+type Spreads = Vec<(AttrId, IdMap<ValueId, u32>)>;
 
 #[derive(Debug)]
 struct GroupState {
     name: Arc<str>,
     total: u32,
     /// Tasks per attribute value, for the attributes this group has been spread over.
-    spreads: Vec<(AttrId, HashMap<ValueId, u32>)>,
+    spreads: Spreads,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
     by_name: HashMap<Arc<str>, GroupId>,
-    states: HashMap<GroupId, GroupState>,
+    states: IdMap<GroupId, GroupState>,
     next: u32,
 }
 
@@ -40,8 +43,18 @@ impl Groups {
         self.states.get(&group).map_or("", |s| &s.name)
     }
 
+    #[cfg(test)]
     pub(crate) fn total(&self, group: GroupId) -> u32 {
         self.states.get(&group).map_or(0, |s| s.total)
+    }
+
+    /// Every group with its spread counts, for the consistency checks of the tests.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> Vec<(GroupId, &str, u32, Spreads)> {
+        self.states
+            .iter()
+            .map(|(g, s)| (*g, &*s.name, s.total, s.spreads.clone()))
+            .collect()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -54,9 +67,19 @@ impl Groups {
             return *id;
         }
         let id = GroupId(self.next);
-        self.next = self.next.checked_add(1).expect("fewer than 4 billion task groups over the index's life");
+        self.next = self
+            .next
+            .checked_add(1)
+            .expect("fewer than 4 billion task groups over the index's life");
         self.by_name.insert(name.clone(), id);
-        self.states.insert(id, GroupState { name: name.clone(), total: 0, spreads: Vec::new() });
+        self.states.insert(
+            id,
+            GroupState {
+                name: name.clone(),
+                total: 0,
+                spreads: Vec::new(),
+            },
+        );
         id
     }
 
@@ -86,7 +109,7 @@ impl Groups {
         if state.spreads.iter().any(|(a, _)| *a == attr) {
             return;
         }
-        let mut counts = HashMap::new();
+        let mut counts = IdMap::default();
         for inst in instances {
             let n = inst.group_count(group);
             if n > 0 {
@@ -113,7 +136,11 @@ impl Groups {
 
     /// `inst` (with its tasks) leaves the index; returns the groups forgotten as a result.
     pub(crate) fn instance_removed(&mut self, inst: &Instance) -> Vec<GroupId> {
-        inst.groups.iter().filter(|(g, n)| self.remove_tasks(*g, inst, *n)).map(|(g, _)| *g).collect()
+        inst.groups
+            .iter()
+            .filter(|(g, n)| self.remove_tasks(*g, inst, *n))
+            .map(|(g, _)| *g)
+            .collect()
     }
 
     /// `inst`'s attributes are about to change (`add == false`) or just changed (`add == true`):
@@ -151,7 +178,7 @@ impl Groups {
     }
 }
 
-fn decrement(counts: &mut HashMap<ValueId, u32>, value: ValueId, n: u32) {
+fn decrement(counts: &mut IdMap<ValueId, u32>, value: ValueId, n: u32) {
     if let Some(c) = counts.get_mut(&value) {
         *c = c.saturating_sub(n);
         if *c == 0 {

@@ -18,9 +18,11 @@ use super::filter::Need;
 use super::groups::Groups;
 use super::instance::Instance;
 use super::intern::{AttrId, Interner, ValueId};
-use super::model::{ContainerInstance, FailureReason, HostPort, InstanceStatus, Protocol, TaskReservation};
+use super::model::{
+    ContainerInstance, FailureReason, HostPort, InstanceStatus, Protocol, TaskReservation,
+};
 use super::select::Scratch;
-use super::views::{Touch, Views};
+use super::views::Views;
 
 /// Errors of the index's own operations (placement failures are not errors; see
 /// [`PlacementOutcome`](super::PlacementOutcome)).
@@ -32,9 +34,15 @@ pub enum IndexError {
     #[error("container instance {0} is already in the index")]
     DuplicateInstance(String),
     #[error("container instance {instance} cannot take the reservation: {reason}")]
-    DoesNotFit { instance: String, reason: FailureReason },
+    DoesNotFit {
+        instance: String,
+        reason: FailureReason,
+    },
     #[error("container instance {instance} does not hold that reservation: {what}")]
-    NotReserved { instance: String, what: &'static str },
+    NotReserved {
+        instance: String,
+        what: &'static str,
+    },
 }
 
 /// All container instances of a cluster, with free resources, held ports and task groups,
@@ -102,7 +110,9 @@ impl<'a> InstanceState<'a> {
     }
     /// Tasks of `group` on the instance.
     pub fn group_count(&self, group: &str) -> u32 {
-        self.groups.lookup(group).map_or(0, |g| self.inst.group_count(g))
+        self.groups
+            .lookup(group)
+            .map_or(0, |g| self.inst.group_count(g))
     }
     /// Host ports held by tasks, sorted.
     pub fn task_ports(&self, protocol: Protocol) -> &'a [u16] {
@@ -169,7 +179,7 @@ impl ClusterIndex {
         self.by_id.insert(inst.id.clone(), slot);
         self.active += usize::from(inst.is_active());
         self.groups.shift_instance(&inst, true);
-        self.views.insert(slot, &inst, Touch::All);
+        self.views.insert(slot, &inst);
         self.slots[slot as usize] = Some(inst);
         Ok(())
     }
@@ -203,8 +213,10 @@ impl ClusterIndex {
     /// Removes an instance, and with it the tasks it held from the group counts.
     pub fn remove_instance(&mut self, id: &str) -> Result<(), IndexError> {
         let slot = self.slot(id)?;
-        let inst = self.slots[slot as usize].take().expect("slot of a known id");
-        self.views.remove(slot, &inst, Touch::All);
+        let inst = self.slots[slot as usize]
+            .take()
+            .expect("slot of a known id");
+        self.views.remove(slot, &inst);
         for group in self.groups.instance_removed(&inst) {
             self.views.forget_group(group);
         }
@@ -218,10 +230,17 @@ impl ClusterIndex {
     /// the event log, and by [`place`](super::place). Refuses what does not fit (CPU, memory, a
     /// port already held or listed twice); the agent and status are not checked, since a task
     /// that is already running is where it is.
-    pub fn reserve(&mut self, instance_id: &str, reservation: &TaskReservation) -> Result<(), IndexError> {
+    pub fn reserve(
+        &mut self,
+        instance_id: &str,
+        reservation: &TaskReservation,
+    ) -> Result<(), IndexError> {
         let slot = self.slot(instance_id)?;
         let inst = self.slots[slot as usize].as_ref().expect("live slot");
-        let does_not_fit = |reason| IndexError::DoesNotFit { instance: instance_id.to_owned(), reason };
+        let does_not_fit = |reason| IndexError::DoesNotFit {
+            instance: instance_id.to_owned(),
+            reason,
+        };
         if inst.cpu_free < reservation.cpu {
             return Err(does_not_fit(FailureReason::Cpu));
         }
@@ -239,11 +258,22 @@ impl ClusterIndex {
     }
 
     /// Gives back what a task held. Refuses (changing nothing) what the instance does not hold.
-    pub fn release(&mut self, instance_id: &str, reservation: &TaskReservation) -> Result<(), IndexError> {
+    pub fn release(
+        &mut self,
+        instance_id: &str,
+        reservation: &TaskReservation,
+    ) -> Result<(), IndexError> {
         let slot = self.slot(instance_id)?;
         let inst = self.slots[slot as usize].as_ref().expect("live slot");
-        let not_reserved = |what| IndexError::NotReserved { instance: instance_id.to_owned(), what };
-        let Some(group) = self.groups.lookup(&reservation.group).filter(|g| inst.group_count(*g) > 0) else {
+        let not_reserved = |what| IndexError::NotReserved {
+            instance: instance_id.to_owned(),
+            what,
+        };
+        let Some(group) = self
+            .groups
+            .lookup(&reservation.group)
+            .filter(|g| inst.group_count(*g) > 0)
+        else {
             return Err(not_reserved("no task of that group"));
         };
         if inst.cpu_reserved < u64::from(reservation.cpu) {
@@ -252,12 +282,15 @@ impl ClusterIndex {
         if inst.memory_reserved < u64::from(reservation.memory) {
             return Err(not_reserved("more memory than reserved"));
         }
-        if reservation.ports.iter().any(|p| !inst.port_space(p.protocol).held_by_task(p.port)) {
+        if reservation
+            .ports
+            .iter()
+            .any(|p| !inst.port_space(p.protocol).held_by_task(p.port))
+        {
             return Err(not_reserved("a port no task holds"));
         }
 
-        let touch = Touch::Task(group);
-        self.views.remove(slot, inst, touch);
+        self.views.capture(slot, inst);
         let inst = self.slots[slot as usize].as_mut().expect("live");
         inst.cpu_reserved -= u64::from(reservation.cpu);
         inst.memory_reserved -= u64::from(reservation.memory);
@@ -267,27 +300,27 @@ impl ClusterIndex {
         }
         inst.running -= 1;
         inst.remove_group_task(group);
-        let inst = self.slots[slot as usize].as_ref().expect("live");
+        self.views.settle(slot, inst);
         if self.groups.task_removed(group, inst) {
-            // The group's own views go; the others this release touched take the instance back.
             self.views.forget_group(group);
         }
-        self.views.insert(slot, inst, touch);
         Ok(())
     }
 
     // ---- internals shared with the placement loop ---------------------------------------
 
     pub(crate) fn live(&self) -> impl Iterator<Item = (u32, &Instance)> {
-        self.slots.iter().enumerate().filter_map(|(slot, inst)| Some((slot as u32, inst.as_ref()?)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, inst)| Some((slot as u32, inst.as_ref()?)))
     }
 
     /// Applies a reservation already known to fit.
     pub(crate) fn hold(&mut self, slot: u32, reservation: &TaskReservation) {
         let group = self.groups.intern(&reservation.group);
-        let touch = Touch::Task(group);
         let inst = self.slots[slot as usize].as_mut().expect("live slot");
-        self.views.remove(slot, inst, touch);
+        self.views.capture(slot, inst);
         inst.cpu_reserved += u64::from(reservation.cpu);
         inst.memory_reserved += u64::from(reservation.memory);
         inst.recompute_free();
@@ -297,30 +330,43 @@ impl ClusterIndex {
         inst.running += 1;
         inst.add_group_task(group);
         self.groups.task_added(group, inst);
-        self.views.insert(slot, inst, touch);
+        self.views.settle(slot, inst);
     }
 
     /// Resolves the host ports of a task about to be held on `slot`: static ones as asked,
     /// dynamic ones picked from the ephemeral range. `need` has checked that they are free.
-    pub(crate) fn assign_ports(&mut self, slot: u32, need: &Need<'_>, out: &mut Vec<HostPort>) {
+    pub(crate) fn assign_ports(&mut self, slot: u32, need: &Need<'_>) -> Vec<HostPort> {
         let inst = self.slots[slot as usize].as_mut().expect("live slot");
-        out.clear();
+        // Allocates only when the task has ports.
+        let mut out = Vec::with_capacity(need.ports.len());
         for p in need.ports {
             let port = if p.host_port != 0 {
                 p.host_port
             } else {
-                inst.ports[p.protocol.index()].pick_dynamic(p.protocol, out).expect("checked by Need::check")
+                inst.ports[p.protocol.index()]
+                    .pick_dynamic(p.protocol, &out)
+                    .expect("checked by Need::check")
             };
-            out.push(HostPort { protocol: p.protocol, port });
+            out.push(HostPort {
+                protocol: p.protocol,
+                port,
+            });
         }
+        out
     }
 
     fn state(&self, slot: u32) -> InstanceState<'_> {
-        InstanceState { inst: self.slots[slot as usize].as_ref().expect("live slot"), groups: &self.groups }
+        InstanceState {
+            inst: self.slots[slot as usize].as_ref().expect("live slot"),
+            groups: &self.groups,
+        }
     }
 
     fn slot(&self, id: &str) -> Result<u32, IndexError> {
-        self.by_id.get(id).copied().ok_or_else(|| IndexError::UnknownInstance(id.to_owned()))
+        self.by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| IndexError::UnknownInstance(id.to_owned()))
     }
 
     fn instance_mut(&mut self, slot: u32) -> &mut Instance {
@@ -331,20 +377,25 @@ impl ClusterIndex {
     /// back in.
     fn modify(&mut self, slot: u32, change: impl FnOnce(&mut Instance)) {
         let inst = self.slots[slot as usize].as_mut().expect("live slot");
-        self.views.remove(slot, inst, Touch::All);
+        self.views.remove(slot, inst);
         self.groups.shift_instance(inst, false);
         self.active -= usize::from(inst.is_active());
         change(inst);
         self.active += usize::from(inst.is_active());
         self.groups.shift_instance(inst, true);
-        self.views.insert(slot, inst, Touch::All);
+        self.views.insert(slot, inst);
     }
 
     fn intern_attributes(&mut self, ci: &ContainerInstance) -> Vec<(AttrId, ValueId)> {
         let mut ids: Vec<(AttrId, ValueId)> = ci
             .attributes
             .iter()
-            .map(|(name, value)| (AttrId(self.attrs.intern(name)), ValueId(self.values.intern(value))))
+            .map(|(name, value)| {
+                (
+                    AttrId(self.attrs.intern(name)),
+                    ValueId(self.values.intern(value)),
+                )
+            })
             .collect();
         ids.sort_unstable();
         ids

@@ -57,7 +57,10 @@ impl Instance {
             memory_reserved: 0,
             cpu_free: 0,
             memory_free: 0,
-            ports: [PortSpace::new(ci.reserved_tcp_ports), PortSpace::new(ci.reserved_udp_ports)],
+            ports: [
+                PortSpace::new(ci.reserved_tcp_ports),
+                PortSpace::new(ci.reserved_udp_ports),
+            ],
             running: 0,
             groups: Vec::new(),
         };
@@ -83,7 +86,8 @@ impl Instance {
     }
 
     pub(crate) fn recompute_free(&mut self) {
-        let free = |registered: u32, reserved: u64| u64::from(registered).saturating_sub(reserved) as u32;
+        let free =
+            |registered: u32, reserved: u64| u64::from(registered).saturating_sub(reserved) as u32;
         self.cpu_free = free(self.cpu_registered, self.cpu_reserved);
         self.memory_free = free(self.memory_registered, self.memory_reserved);
     }
@@ -101,7 +105,10 @@ impl Instance {
     }
 
     pub(crate) fn group_count(&self, group: GroupId) -> u32 {
-        self.groups.iter().find(|(g, _)| *g == group).map_or(0, |(_, n)| *n)
+        self.groups
+            .iter()
+            .find(|(g, _)| *g == group)
+            .map_or(0, |(_, n)| *n)
     }
 
     pub(crate) fn add_group_task(&mut self, group: GroupId) {
@@ -151,9 +158,14 @@ impl InstanceView for CqlInstance<'_> {
         u64::from(self.instance.running)
     }
     fn any_task_group(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
-        self.instance.groups.iter().any(|(g, _)| f(self.groups.name(*g)))
+        self.instance
+            .groups
+            .iter()
+            .any(|(g, _)| f(self.groups.name(*g)))
     }
     fn has_task_group(&self, group: &str) -> bool {
-        self.groups.lookup(group).is_some_and(|g| self.instance.group_count(g) > 0)
+        self.groups
+            .lookup(group)
+            .is_some_and(|g| self.instance.group_count(g) > 0)
     }
 }

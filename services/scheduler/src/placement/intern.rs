@@ -5,7 +5,37 @@
 //! values are never forgotten: their number is bounded by what the cluster's instances carry.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// A map keyed by one of the index's own `u32` ids. They are dense, chosen by the index, and
+/// hashed on every decision: a multiply-shift hash does for them what SipHash would do at a
+/// fraction of the cost, and no client chooses them, so there is no flooding to resist.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u8(*b);
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u32(u32::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        // Fibonacci hashing: spreads consecutive ids over the high bits hashbrown uses.
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// An interned attribute name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

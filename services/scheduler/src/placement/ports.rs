@@ -38,7 +38,12 @@ impl PortSpace {
         registered.sort_unstable();
         registered.dedup();
         let ephemeral_used = registered.iter().filter(|p| in_ephemeral(**p)).count() as u32;
-        Self { registered, tasks: Vec::new(), ephemeral_used, cursor: EPHEMERAL_FIRST }
+        Self {
+            registered,
+            tasks: Vec::new(),
+            ephemeral_used,
+            cursor: EPHEMERAL_FIRST,
+        }
     }
 
     /// Replaces the registered ports, keeping the task-held ones.
@@ -87,8 +92,16 @@ impl PortSpace {
         let start = self.cursor.max(EPHEMERAL_FIRST);
         let candidates = (start..=EPHEMERAL_LAST).chain(EPHEMERAL_FIRST..start);
         for port in candidates {
-            if !self.in_use(port) && !taken.iter().any(|t| t.protocol == protocol && t.port == port) {
-                self.cursor = if port == EPHEMERAL_LAST { EPHEMERAL_FIRST } else { port + 1 };
+            if !self.in_use(port)
+                && !taken
+                    .iter()
+                    .any(|t| t.protocol == protocol && t.port == port)
+            {
+                self.cursor = if port == EPHEMERAL_LAST {
+                    EPHEMERAL_FIRST
+                } else {
+                    port + 1
+                };
                 return Some(port);
             }
         }

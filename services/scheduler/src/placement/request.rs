@@ -31,7 +31,8 @@ pub enum BinpackField {
 pub enum SpreadField {
     /// `instanceId`, or its alias `host`.
     InstanceId,
-    /// `attribute:<name>`.
+    /// `attribute:<name>`. Instances without the attribute count as one more value (so a
+    /// cluster with some zone-less instances spreads over the zones plus "no zone").
     Attribute(Arc<str>),
 }
 
@@ -74,7 +75,9 @@ impl Strategy {
                     return Ok(Strategy::Spread(SpreadField::InstanceId));
                 }
                 match field.strip_prefix("attribute:") {
-                    Some(name) if !name.is_empty() => Ok(Strategy::Spread(SpreadField::Attribute(name.into()))),
+                    Some(name) if !name.is_empty() => {
+                        Ok(Strategy::Spread(SpreadField::Attribute(name.into())))
+                    }
                     _ => Err(invalid()),
                 }
             }
@@ -171,7 +174,11 @@ impl PlacementRequest {
     pub fn new(group: impl Into<Arc<str>>, cpu: u32, memory: u32) -> Self {
         Self {
             group: group.into(),
-            resources: TaskResources { cpu, memory, ports: Vec::new() },
+            resources: TaskResources {
+                cpu,
+                memory,
+                ports: Vec::new(),
+            },
             constraints: Vec::new(),
             strategies: Vec::new(),
             origin: Origin::Standalone,
@@ -201,7 +208,10 @@ impl PlacementRequest {
         let ports = &self.resources.ports;
         for (i, p) in ports.iter().enumerate() {
             if p.host_port != 0 && ports[..i].contains(p) {
-                return Err(RequestError::DuplicateHostPort { protocol: p.protocol, port: p.host_port });
+                return Err(RequestError::DuplicateHostPort {
+                    protocol: p.protocol,
+                    port: p.host_port,
+                });
             }
         }
         Ok(())
@@ -223,7 +233,9 @@ pub enum RequestError {
          instanceId, host or attribute:<name>."
     )]
     InvalidStrategyField { kind: String, field: String },
-    #[error("Invalid placement constraint type '{0}'. Valid values are distinctInstance and memberOf.")]
+    #[error(
+        "Invalid placement constraint type '{0}'. Valid values are distinctInstance and memberOf."
+    )]
     UnknownConstraintType(String),
     #[error("A memberOf placement constraint requires an expression.")]
     MissingExpression,

@@ -1,24 +1,25 @@
 //! Candidate orders kept sorted as the cluster changes, so a decision reads its answer off the
-//! front of an ordered set instead of scanning every instance.
+//! front of an ordered sequence instead of scanning every instance.
 //!
 //! A strategy chain is a lexicographic key: `[binpack memory]` orders instances by free memory,
 //! `[spread instanceId, binpack cpu]` by (tasks of the group, free CPU). The best candidate is
 //! the first instance in that order that passes the filters; with a binpack first, the walk
-//! starts at the first instance with enough of the resource. A *view* is such an order, kept in
-//! a `BTreeSet` of `(key, slot)` and optionally partitioned by an attribute's value (a spread
-//! over an attribute picks the value first, then the best instance within it).
+//! starts at the first instance with enough of the resource, and blocks of instances that lack
+//! the CPU or memory are skipped whole (see [`Bucket`]). A *view* is such an order, optionally
+//! partitioned by an attribute's value (a spread over an attribute picks the value first, then
+//! the best instance within it).
 //!
 //! Views are built on first use (one sort of the active instances) and then maintained: a
-//! reservation or release moves the instance within the views whose key it changes (free
-//! CPU/memory, or the count of that task's group), in O(log n) each. A few distinct chains are
-//! in use in any cluster; views not used for a while are dropped, least recently used first, to
-//! bound the maintenance every reservation pays.
+//! reservation or release re-keys the instance in each view (a binary search and a short move,
+//! or an in-place refresh of its free resources when its position does not change). A few
+//! distinct chains are in use in any cluster; views not used for a while are dropped, least
+//! recently used first, to bound the maintenance every reservation pays.
 
-use std::collections::{BTreeSet, HashMap};
+use super::bucket::{Bucket, Item};
 
 use super::groups::GroupId;
 use super::instance::Instance;
-use super::intern::{AttrId, ValueId};
+use super::intern::{AttrId, IdMap, ValueId};
 
 /// Key parts a view orders by, beyond which ties are broken by scanning.
 pub(crate) const MAX_PARTS: usize = 3;
@@ -68,9 +69,15 @@ impl ViewSpec {
         self.partition.map_or(ValueId::ALL, |a| inst.value_of(a))
     }
 
-    /// Whether a task of `group` taking or giving back resources moves instances in this view.
-    fn moved_by_task(&self, group: GroupId) -> bool {
-        self.parts.iter().flatten().any(|p| matches!(p, Part::Memory | Part::Cpu) || *p == Part::Group(group))
+    fn item(&self, slot: u32, inst: &Instance) -> Item {
+        Item {
+            entry: Entry {
+                key: self.key(inst),
+                slot,
+            },
+            cpu: inst.cpu_free,
+            memory: inst.memory_free,
+        }
     }
 
     fn uses_group(&self, group: GroupId) -> bool {
@@ -90,23 +97,16 @@ pub(crate) struct Entry {
 pub(crate) struct View {
     pub(crate) spec: ViewSpec,
     /// Non-empty sets only, so the keys are exactly the values present among active instances.
-    pub(crate) buckets: HashMap<ValueId, BTreeSet<Entry>>,
+    pub(crate) buckets: IdMap<ValueId, Bucket>,
     last_used: u64,
-}
-
-/// Which views an instance change concerns.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Touch {
-    /// All of them (the instance arrives, leaves, or changes attributes or status).
-    All,
-    /// Those a task of this group moves the instance in.
-    Task(GroupId),
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Views {
     views: Vec<View>,
     tick: u64,
+    /// Where an instance was in each view before a reservation changed it (see `capture`).
+    captured: Vec<(ValueId, Entry)>,
 }
 
 impl Views {
@@ -114,8 +114,9 @@ impl Views {
         &self.views[i]
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.views.len()
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> &[View] {
+        &self.views
     }
 
     /// The index of the view for `spec`, built from the active instances if absent.
@@ -130,34 +131,49 @@ impl Views {
             return i;
         }
         if self.views.len() >= MAX_VIEWS
-            && let Some((lru, _)) = self.views.iter().enumerate().min_by_key(|(_, v)| v.last_used)
+            && let Some((lru, _)) = self
+                .views
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, v)| v.last_used)
         {
             self.views.swap_remove(lru);
         }
-        let mut sorted: HashMap<ValueId, Vec<Entry>> = HashMap::new();
+        let mut sorted: IdMap<ValueId, Vec<Item>> = IdMap::default();
         for (slot, inst) in instances.filter(|(_, i)| i.is_active()) {
-            sorted.entry(spec.bucket(inst)).or_default().push(Entry { key: spec.key(inst), slot });
+            sorted
+                .entry(spec.bucket(inst))
+                .or_default()
+                .push(spec.item(slot, inst));
         }
         let buckets = sorted
             .into_iter()
-            .map(|(value, mut entries)| {
-                entries.sort_unstable();
-                (value, entries.into_iter().collect())
+            .map(|(value, mut items)| {
+                items.sort_unstable_by_key(|i| i.entry);
+                (value, Bucket::from_sorted(items))
             })
             .collect();
-        self.views.push(View { spec, buckets, last_used: self.tick });
+        self.views.push(View {
+            spec,
+            buckets,
+            last_used: self.tick,
+        });
         self.views.len() - 1
     }
 
-    /// Takes an active instance out of the views `touch` selects, before it changes.
-    pub(crate) fn remove(&mut self, slot: u32, inst: &Instance, touch: Touch) {
+    /// Takes an active instance out of every view, before a change that may move it anywhere
+    /// (status, attributes, registration).
+    pub(crate) fn remove(&mut self, slot: u32, inst: &Instance) {
         if !inst.is_active() {
             return;
         }
-        for view in self.views.iter_mut().filter(|v| selects(touch, &v.spec)) {
+        for view in &mut self.views {
             let bucket = view.spec.bucket(inst);
             if let Some(set) = view.buckets.get_mut(&bucket) {
-                set.remove(&Entry { key: view.spec.key(inst), slot });
+                set.remove(&Entry {
+                    key: view.spec.key(inst),
+                    slot,
+                });
                 if set.is_empty() {
                     view.buckets.remove(&bucket);
                 }
@@ -165,26 +181,61 @@ impl Views {
         }
     }
 
-    /// Puts an active instance (back) into the views `touch` selects, after it changed.
-    pub(crate) fn insert(&mut self, slot: u32, inst: &Instance, touch: Touch) {
+    /// Puts an active instance (back) into every view, after such a change.
+    pub(crate) fn insert(&mut self, slot: u32, inst: &Instance) {
         if !inst.is_active() {
             return;
         }
-        for view in self.views.iter_mut().filter(|v| selects(touch, &v.spec)) {
-            let entry = Entry { key: view.spec.key(inst), slot };
-            view.buckets.entry(view.spec.bucket(inst)).or_default().insert(entry);
+        for view in &mut self.views {
+            let item = view.spec.item(slot, inst);
+            view.buckets
+                .entry(view.spec.bucket(inst))
+                .or_default()
+                .insert(item);
+        }
+    }
+
+    /// Records where an instance is in every view, before a reservation or release changes its
+    /// free resources and group counts (but not its bucket); [`Self::settle`] follows.
+    pub(crate) fn capture(&mut self, slot: u32, inst: &Instance) {
+        self.captured.clear();
+        if inst.is_active() {
+            let at = self.views.iter().map(|v| {
+                (
+                    v.spec.bucket(inst),
+                    Entry {
+                        key: v.spec.key(inst),
+                        slot,
+                    },
+                )
+            });
+            self.captured.extend(at);
+        }
+    }
+
+    /// Re-keys the captured instance after the change: moved where its key changed, refreshed
+    /// in place where only its free resources did.
+    pub(crate) fn settle(&mut self, slot: u32, inst: &Instance) {
+        if !inst.is_active() {
+            return;
+        }
+        for (view, (bucket, old)) in self.views.iter_mut().zip(&self.captured) {
+            let item = view.spec.item(slot, inst);
+            let set = view
+                .buckets
+                .get_mut(bucket)
+                .expect("captured from this bucket");
+            if item.entry == *old {
+                set.update(old, item.cpu, item.memory);
+            } else {
+                set.remove(old);
+                set.insert(item);
+            }
         }
     }
 
     /// The group is gone: so are the views ordered by its task counts.
     pub(crate) fn forget_group(&mut self, group: GroupId) {
         self.views.retain(|v| !v.spec.uses_group(group));
-    }
-}
-
-fn selects(touch: Touch, spec: &ViewSpec) -> bool {
-    match touch {
-        Touch::All => true,
-        Touch::Task(group) => spec.moved_by_task(group),
     }
 }

@@ -1,0 +1,63 @@
+//! What agents have acknowledged: per task, the desired status whose payload the agent took.
+//!
+//! Written by sessions, not by the projection: an acknowledgement is bookkeeping between this
+//! gateway and an agent, not a fact for the log. Kept in the read model's database so a
+//! restarted gateway sends again only what was never acknowledged.
+
+use std::collections::BTreeMap;
+
+use berth_agent_protocol::DesiredStatus;
+use sqlx::AnyPool;
+
+use super::{sql_sequence, upsert_rows};
+
+pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ag_deliveries (
+    task_id KEY_TEXT PRIMARY KEY,
+    acked TEXT NOT NULL,
+    acked_at BIGINT NOT NULL
+)"];
+
+/// Records that the agent acknowledged these tasks with these desired statuses. A stop, once
+/// acknowledged, stays acknowledged even if a late acknowledgement of the start arrives.
+pub(crate) async fn record_acks(
+    pool: &AnyPool,
+    acks: &[(String, DesiredStatus)],
+) -> Result<(), sqlx::Error> {
+    // One row per task (a statement may not upsert the same key twice), the stop winning.
+    let mut latest: BTreeMap<&str, DesiredStatus> = BTreeMap::new();
+    for (task_id, desired) in acks {
+        let entry = latest.entry(task_id.as_str()).or_insert(*desired);
+        if *desired == DesiredStatus::Stopped {
+            *entry = DesiredStatus::Stopped;
+        }
+    }
+    let now = sql_sequence(berth_events::EpochMillis::now().0.max(0) as u64);
+    let rows: Vec<(&str, &'static str, i64)> = latest
+        .into_iter()
+        .map(|(task_id, desired)| (task_id, status_text(desired), now))
+        .collect();
+    let mut connection = pool.acquire().await?;
+    upsert_rows(
+        &mut connection,
+        &rows,
+        3,
+        |values| {
+            format!(
+                "INSERT INTO ag_deliveries (task_id, acked, acked_at) VALUES {values} \
+                 ON CONFLICT (task_id) DO UPDATE SET \
+                 acked = CASE WHEN ag_deliveries.acked = 'STOPPED' THEN 'STOPPED' \
+                 ELSE excluded.acked END, acked_at = excluded.acked_at"
+            )
+        },
+        |query, row| query.bind(row.0).bind(row.1).bind(row.2),
+    )
+    .await
+}
+
+/// The status as the read model spells it.
+pub(crate) fn status_text(desired: DesiredStatus) -> &'static str {
+    match desired {
+        DesiredStatus::Running => super::tasks::RUNNING,
+        DesiredStatus::Stopped => super::tasks::STOPPED,
+    }
+}

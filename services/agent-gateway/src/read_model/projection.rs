@@ -1,0 +1,198 @@
+//! The agent-gateway projection, and the notices it gives the delivery side.
+
+use std::collections::BTreeSet;
+
+use berth_eventlog::RecordedEvent;
+use berth_events::{Aggregate, Event};
+use berth_projection::{Projection, ProjectionError};
+use sqlx::AnyConnection;
+use tokio::sync::mpsc;
+
+use super::clusters::{self, ClusterBatch};
+use super::deliveries;
+use super::instances::{self, INACTIVE, InstanceBatch};
+use super::tasks::{self, STOPPED, TaskBatch};
+
+/// What a committed batch means for the agents: instances with something new to deliver, and
+/// instances deregistered (whose sessions end). Sent after the batch is applied; the receiver
+/// waits until the projection has committed `sequence` before reading the read model.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub sequence: u64,
+    pub deliver: BTreeSet<String>,
+    pub deregistered: BTreeSet<String>,
+}
+
+impl Notice {
+    pub fn merge(&mut self, other: Notice) {
+        self.sequence = self.sequence.max(other.sequence);
+        self.deliver.extend(other.deliver);
+        self.deregistered.extend(other.deregistered);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deliver.is_empty() && self.deregistered.is_empty()
+    }
+}
+
+/// Folds the log into the gateway's tables (see the [module docs](super)).
+pub struct AgentGatewayProjection {
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl AgentGatewayProjection {
+    pub(crate) fn new(notices: mpsc::UnboundedSender<Notice>) -> Self {
+        Self { notices }
+    }
+}
+
+impl Projection for AgentGatewayProjection {
+    fn name(&self) -> &'static str {
+        "agent-gateway"
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        static SCHEMA: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [
+                clusters::SCHEMA,
+                instances::SCHEMA,
+                tasks::SCHEMA,
+                deliveries::SCHEMA,
+            ]
+            .concat()
+        });
+        &SCHEMA
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        // Not ag_deliveries: acknowledgements cannot be rebuilt from the log.
+        static TABLES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [clusters::TABLES, instances::TABLES, tasks::TABLES].concat()
+        });
+        &TABLES
+    }
+
+    async fn apply(
+        &mut self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let keys = TouchedKeys::of(events);
+        let mut clusters = ClusterBatch::load(connection, &keys.clusters).await?;
+        let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
+        let mut tasks = TaskBatch::load(connection, &keys.tasks).await?;
+        let mut notice = Notice::default();
+        for recorded in events {
+            let Some(event) = &recorded.event else {
+                continue;
+            };
+            let sequence = recorded.sequence;
+            match &recorded.aggregate {
+                Aggregate::Cluster(name) => match event {
+                    Event::ClusterCreated(_) => clusters.set_status(name, "ACTIVE", sequence),
+                    Event::ClusterDeleted(_) => clusters.set_status(name, "INACTIVE", sequence),
+                    _ => clusters.bump(name, sequence),
+                },
+                Aggregate::ContainerInstance { cluster, id } => {
+                    let row = instances.touch(cluster, id, sequence);
+                    match event {
+                        Event::ContainerInstanceStatusChanged(changed)
+                            if row.status != INACTIVE =>
+                        {
+                            row.status = changed.status.clone();
+                        }
+                        Event::ContainerInstanceDeregistered(_) => {
+                            row.status = INACTIVE.to_owned();
+                            notice.deregistered.insert(id.clone());
+                        }
+                        Event::AgentConnected(_) => row.connected_seq = sequence,
+                        _ => {}
+                    }
+                }
+                Aggregate::Task { cluster, id } => {
+                    let row = tasks.touch(cluster, id, sequence);
+                    match event {
+                        Event::TaskRequested(requested) => {
+                            let correlation = recorded
+                                .meta
+                                .correlation_id
+                                .or(Some(recorded.meta.id))
+                                .map(|id| id.to_string());
+                            row.requested(requested, correlation);
+                        }
+                        Event::TaskPlaced(placed) => {
+                            row.instance_id = Some(placed.container_instance_id.clone());
+                            if let Some(spec) = row.spec.as_mut() {
+                                spec.ports = placed.ports.clone();
+                            }
+                            notice.deliver.insert(placed.container_instance_id.clone());
+                        }
+                        Event::TaskStopRequested(stop) => {
+                            row.desired = STOPPED.to_owned();
+                            row.stop_reason = stop.reason.clone();
+                            if let Some(instance_id) = &row.instance_id {
+                                notice.deliver.insert(instance_id.clone());
+                            }
+                        }
+                        Event::TaskPlacementFailed(_) => row.desired = STOPPED.to_owned(),
+                        Event::TaskStateReported(reported) => {
+                            row.last_status = Some(reported.last_status.clone());
+                            if reported.last_status == STOPPED {
+                                // Nothing will run it again: keep the row, drop the bulk.
+                                row.spec = None;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Aggregate::TaskDefinitionFamily(_) => {}
+            }
+        }
+        clusters.save(connection).await?;
+        instances.save(connection).await?;
+        tasks.save(connection).await?;
+        if let Some(last) = events.last() {
+            notice.sequence = last.sequence;
+        }
+        if !notice.is_empty() {
+            // The receiver is gone only when the gateway is shutting down.
+            let _ = self.notices.send(notice);
+        }
+        Ok(())
+    }
+}
+
+/// Every row key a batch reads before it changes it.
+#[derive(Default)]
+struct TouchedKeys {
+    clusters: Vec<String>,
+    instances: Vec<String>,
+    tasks: Vec<String>,
+}
+
+impl TouchedKeys {
+    fn of(events: &[RecordedEvent]) -> Self {
+        let mut clusters = BTreeSet::new();
+        let mut instances = BTreeSet::new();
+        let mut tasks = BTreeSet::new();
+        for recorded in events {
+            match &recorded.aggregate {
+                Aggregate::Cluster(name) => {
+                    clusters.insert(name.clone());
+                }
+                Aggregate::ContainerInstance { id, .. } => {
+                    instances.insert(id.clone());
+                }
+                Aggregate::Task { id, .. } => {
+                    tasks.insert(id.clone());
+                }
+                Aggregate::TaskDefinitionFamily(_) => {}
+            }
+        }
+        Self {
+            clusters: clusters.into_iter().collect(),
+            instances: instances.into_iter().collect(),
+            tasks: tasks.into_iter().collect(),
+        }
+    }
+}

@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::process::Output;
 
 use berth::{ControlPlane, ControlPlaneConfig, RunningControlPlane};
+pub use berth_agent::DriverChoice;
 use berth_aws_protocol::sigv4::KeyStore;
 pub use berth_testkit::aws::{
     ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, aws_cli, cli_json, ecs_client, error_code, error_message,
 };
 
 pub const ACCOUNT_ID: &str = "123456789012";
+pub const AGENT_TOKEN: &str = "berth-test-agent-token";
 
 /// A running control plane for one test; stopped and deleted on drop.
 pub struct Berth {
@@ -20,13 +22,14 @@ pub struct Berth {
 }
 
 impl Berth {
-    /// Berth with SQLite read models.
+    /// Berth with SQLite read models and no agent.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
     }
 
-    /// Berth with its read models in `read_model_url` (`None`: SQLite).
-    pub async fn start_with(read_model_url: Option<String>) -> Self {
+    /// Berth with its read models in `read_model_url` (`None`: SQLite) and, with
+    /// `local_agent`, the agent `berth up` runs for itself.
+    pub async fn start_with(read_model_url: Option<String>, local_agent: Option<DriverChoice>) -> Self {
         let data_dir = tempfile::tempdir().expect("data dir");
         let config = ControlPlaneConfig {
             data_dir: data_dir.path().to_owned(),
@@ -37,6 +40,10 @@ impl Berth {
             rebuild: false,
             account_id: ACCOUNT_ID.to_owned(),
             body_limit: 1024 * 1024,
+            agent_gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            agent_token: AGENT_TOKEN.to_owned(),
+            agent_heartbeat_timeout: std::time::Duration::from_secs(2),
+            local_agent,
         };
         let keys = KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY);
         let control_plane = ControlPlane::start(config, keys)
@@ -50,6 +57,11 @@ impl Berth {
 
     pub fn endpoint(&self) -> String {
         self.control_plane.as_ref().expect("running").endpoint()
+    }
+
+    /// `ws://<agent gateway>` for agents to connect to.
+    pub fn agent_gateway(&self) -> String {
+        format!("ws://{}", self.control_plane.as_ref().expect("running").agent_gateway_addr)
     }
 
     /// An ECS client of the AWS SDK for Rust, signed with the test key.

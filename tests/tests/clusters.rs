@@ -117,7 +117,7 @@ async fn cluster_lifecycle_on_sqlite() {
 
 #[tokio::test]
 async fn cluster_lifecycle_on_postgres() {
-    let berth = Berth::start_with(Some(berth_testkit::postgres_database().await)).await;
+    let berth = Berth::start_with(Some(berth_testkit::postgres_database().await), None).await;
     cluster_lifecycle(&berth).await;
     berth.stop().await;
 }

@@ -72,8 +72,14 @@ async fn reports_pending_running_stopped_with_exit_code() {
     let app = container(&stopped, "app");
     assert_eq!(app.status, TaskStatus::Stopped);
     assert_eq!(app.exit_code, Some(3));
-    assert_eq!(stopped.stop_code, Some(TaskStopCode::EssentialContainerExited));
-    assert_eq!(stopped.reason.as_deref(), Some("Essential container in task exited"));
+    assert_eq!(
+        stopped.stop_code,
+        Some(TaskStopCode::EssentialContainerExited)
+    );
+    assert_eq!(
+        stopped.reason.as_deref(),
+        Some("Essential container in task exited")
+    );
     assert!(stopped.stopped_at.is_some());
     assert!(driver.list_running().await.expect("list").is_empty());
 }
@@ -102,8 +108,14 @@ async fn essential_exit_stops_the_others_and_non_essential_exit_does_not() {
     let sidecar_pid = pid_of(&event, "sidecar");
 
     let stopped = wait_status(&mut events, &arn, TaskStatus::Stopped).await;
-    assert_eq!(stopped.stop_code, Some(TaskStopCode::EssentialContainerExited));
-    assert_eq!(stopped.reason.as_deref(), Some("Essential container in task exited"));
+    assert_eq!(
+        stopped.stop_code,
+        Some(TaskStopCode::EssentialContainerExited)
+    );
+    assert_eq!(
+        stopped.reason.as_deref(),
+        Some("Essential container in task exited")
+    );
     assert_eq!(container(&stopped, "main").exit_code, Some(7));
     // SIGTERM reached the sidecar's whole group: sh and its sleep.
     assert_eq!(container(&stopped, "sidecar").exit_code, Some(143));
@@ -114,16 +126,34 @@ async fn essential_exit_stops_the_others_and_non_essential_exit_does_not() {
 async fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (driver, mut events) = driver(dir.path());
-    let mut polite = sh("polite", "trap 'exit 42' TERM; while :; do sleep 0.1; done");
+    // Each script says when its trap is in place, so the stop cannot overtake it.
+    let mut polite = sh(
+        "polite",
+        "trap 'exit 42' TERM; touch polite.ready; while :; do sleep 0.1; done",
+    );
     polite.stop_timeout = Some(10);
     // Ignored signals stay ignored across exec, so the sleeps ignore SIGTERM too.
-    let mut stubborn = sh("stubborn", "trap '' TERM; while :; do sleep 0.1; done");
+    let mut stubborn = sh(
+        "stubborn",
+        "trap '' TERM; touch stubborn.ready; while :; do sleep 0.1; done",
+    );
     stubborn.stop_timeout = Some(1);
     let task = task("stop", vec![polite, stubborn]);
     let arn = task.arn.clone();
     driver.start_task(task).await.expect("start");
     let running = wait_status(&mut events, &arn, TaskStatus::Running).await;
     let stubborn_pid = pid_of(&running, "stubborn");
+    let task_dir = driver
+        .log_path(&arn, "polite")
+        .expect("path")
+        .with_file_name("");
+    for ready in ["polite.ready", "stubborn.ready"] {
+        let deadline = Instant::now() + WAIT;
+        while !task_dir.join(ready).exists() {
+            assert!(Instant::now() < deadline, "{ready} never appeared");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     let asked = Instant::now();
     driver
@@ -139,8 +169,14 @@ async fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
     let stopped = wait_status(&mut events, &arn, TaskStatus::Stopped).await;
     let waited = asked.elapsed();
     assert_eq!(container(&stopped, "stubborn").exit_code, Some(137));
-    assert!(waited >= Duration::from_millis(900), "SIGKILL came after {waited:?}");
-    assert!(waited < Duration::from_secs(8), "SIGKILL came after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "SIGKILL came after {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "SIGKILL came after {waited:?}"
+    );
     assert_eq!(stopped.reason.as_deref(), Some("Task stopped by user"));
     assert_eq!(stopped.stop_code, None);
     assert!(!alive(stubborn_pid));
@@ -161,7 +197,8 @@ async fn environment_working_directory_and_logs() {
         "app",
         "echo \"greeting=$GREETING\"; echo \"cwd=$(pwd)\"; echo \"leak=${CARGO_MANIFEST_DIR:-none}\"; echo oops >&2",
     );
-    app.environment.insert("GREETING".into(), "hello world".into());
+    app.environment
+        .insert("GREETING".into(), "hello world".into());
     let mut nested = sh("nested", "pwd; sleep 0.2");
     nested.working_directory = Some("work".into());
     nested.essential = false;
@@ -175,13 +212,19 @@ async fn environment_working_directory_and_logs() {
     assert!(task_dir.starts_with(dir.path()));
     let log = std::fs::read_to_string(&app_log).expect("app log");
     assert!(log.contains("greeting=hello world"), "{log}");
-    assert!(log.contains(&format!("cwd={}", task_dir.display())), "{log}");
+    assert!(
+        log.contains(&format!("cwd={}", task_dir.display())),
+        "{log}"
+    );
     assert!(log.contains("leak=none"), "agent environment leaked: {log}");
     assert!(log.contains("oops"), "stderr missing: {log}");
 
     let nested_log =
         std::fs::read_to_string(driver.log_path(&arn, "nested").expect("path")).expect("log");
-    assert_eq!(nested_log.trim(), task_dir.join("work").display().to_string());
+    assert_eq!(
+        nested_log.trim(),
+        task_dir.join("work").display().to_string()
+    );
 }
 
 #[tokio::test]
@@ -199,7 +242,10 @@ async fn health_checks_turn_healthy_and_unhealthy() {
     driver.start_task(task).await.expect("start");
 
     let running = wait_status(&mut events, &arn, TaskStatus::Running).await;
-    assert_eq!(container(&running, "good").health_status, HealthStatus::Unknown);
+    assert_eq!(
+        container(&running, "good").health_status,
+        HealthStatus::Unknown
+    );
     let event = wait_for(&mut events, &arn, "health verdicts", |e| {
         container(e, "good").health_status == HealthStatus::Healthy
             && container(e, "bad").health_status == HealthStatus::Unhealthy
@@ -228,9 +274,15 @@ async fn start_failure_is_task_failed_to_start() {
     let stopped = wait_status(&mut events, &arn, TaskStatus::Stopped).await;
     assert_eq!(stopped.stop_code, Some(TaskStopCode::TaskFailedToStart));
     let reason = stopped.reason.clone().unwrap_or_default();
-    assert!(reason.starts_with("CannotStartContainerError: "), "{reason}");
+    assert!(
+        reason.starts_with("CannotStartContainerError: "),
+        "{reason}"
+    );
     assert!(reason.contains("/nonexistent/program"), "{reason}");
-    assert_eq!(container(&stopped, "broken").reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(
+        container(&stopped, "broken").reason.as_deref(),
+        Some(reason.as_str())
+    );
     assert_eq!(container(&stopped, "first").exit_code, Some(143));
     let never = container(&stopped, "never");
     assert_eq!((never.status, never.exit_code), (TaskStatus::Stopped, None));
@@ -243,9 +295,15 @@ async fn duplicates_are_ignored_and_bad_payloads_rejected() {
     let task = task("dup", vec![sh("app", "echo once >> count; sleep 0.2")]);
     let arn = task.arn.clone();
     driver.start_task(task.clone()).await.expect("start");
-    driver.start_task(task.clone()).await.expect("duplicate start");
+    driver
+        .start_task(task.clone())
+        .await
+        .expect("duplicate start");
     wait_status(&mut events, &arn, TaskStatus::Stopped).await;
-    driver.start_task(task.clone()).await.expect("replayed start");
+    driver
+        .start_task(task.clone())
+        .await
+        .expect("replayed start");
     let count = std::fs::read_to_string(
         driver
             .log_path(&arn, "app")
@@ -336,7 +394,10 @@ fn a_new_driver_adopts_running_processes() {
             .expect("kill");
         assert!(killed.success());
         let stopped = wait_status(&mut events, &arn, TaskStatus::Stopped).await;
-        assert_eq!(stopped.stop_code, Some(TaskStopCode::EssentialContainerExited));
+        assert_eq!(
+            stopped.stop_code,
+            Some(TaskStopCode::EssentialContainerExited)
+        );
         // Not our children any more: exit codes cannot be known.
         assert_eq!(container(&stopped, "main").exit_code, None);
         assert!(container(&stopped, "main").reason.is_some());

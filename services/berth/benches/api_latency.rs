@@ -29,6 +29,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 #[tokio::main]
 async fn main() {
     let data_dir = tempfile::tempdir().unwrap();
+    let local_agent = None;
     let config = ControlPlaneConfig {
         data_dir: data_dir.path().to_owned(),
         nats_url: None,
@@ -38,6 +39,10 @@ async fn main() {
         rebuild: false,
         account_id: "000000000000".into(),
         body_limit: 1024 * 1024,
+        agent_gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        agent_token: "bench".to_owned(),
+        agent_heartbeat_timeout: std::time::Duration::from_secs(2),
+        local_agent,
     };
     let control_plane = ControlPlane::start(config, KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY))
         .await

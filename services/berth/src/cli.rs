@@ -2,10 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{ControlPlane, ControlPlaneConfig, load_key_store};
+use berth_agent::DriverChoice;
+
+use crate::{ControlPlane, ControlPlaneConfig, load_agent_token, load_key_store};
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "Berth: an ECS-compatible container orchestrator")]
@@ -50,6 +53,45 @@ pub struct UpArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Where agents connect (`berth-agent --gateway ws://ADDR`).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub agent_gateway_addr: SocketAddr,
+    /// How the local agent runs tasks: `docker`, `process`, or `none` for no local
+    /// agent. Default: docker when a Docker engine answers, else process.
+    #[arg(long)]
+    pub agent_driver: Option<String>,
+    /// An agent silent this long is marked disconnected (e.g. `30s`, `500ms`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub agent_heartbeat_timeout: Duration,
+}
+
+/// `500ms`, `30s`, `2m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("not a duration: {text}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" | "" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        "h" => Ok(Duration::from_secs(number * 3600)),
+        _ => Err(format!("unknown unit in {text}: use ms, s, m or h")),
+    }
+}
+
+/// The local agent's driver: as asked, or Docker when its socket answers.
+fn local_agent_driver(asked: Option<&str>) -> anyhow::Result<Option<DriverChoice>> {
+    match asked {
+        Some("none") => Ok(None),
+        Some("docker") => Ok(Some(DriverChoice::docker())),
+        Some("process") => Ok(Some(DriverChoice::Process)),
+        Some(other) => anyhow::bail!("--agent-driver must be docker, process or none, not {other}"),
+        None => {
+            let docker = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
+            Ok(Some(if docker { DriverChoice::docker() } else { DriverChoice::Process }))
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -60,6 +102,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (keys, credentials) = load_key_store(args.credentials_file.as_deref(), &args.data_dir)?;
+    let agent_token = load_agent_token(&args.data_dir)?;
+    let local_agent = local_agent_driver(args.agent_driver.as_deref())?;
     let config = ControlPlaneConfig {
         data_dir: args.data_dir,
         nats_url: args.nats_url,
@@ -69,6 +113,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         rebuild: args.rebuild,
         account_id: args.account_id,
         body_limit: args.body_limit,
+        agent_gateway_addr: args.agent_gateway_addr,
+        agent_token: agent_token.clone(),
+        agent_heartbeat_timeout: args.agent_heartbeat_timeout,
+        local_agent: local_agent.clone(),
     };
     let control_plane = ControlPlane::start(config, keys).await?;
     let endpoint = control_plane.endpoint();
@@ -76,6 +124,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "\nBerth is up.\n\
          \n  ECS API     {endpoint}   (GET {endpoint}/health answers 200 once caught up)\
          \n  NATS        {nats}\
+         \n  agents      ws://{agents}   token {agent_token} (BERTH_AGENT_TOKEN)\
+         \n  local agent {local}   (cluster `default`; task logs under <data-dir>/agent/tasks/<task-id>/<container>.log)\
          \n  credentials AWS_ACCESS_KEY_ID={key}\
          \n              AWS_SECRET_ACCESS_KEY={secret}\
          \n              (any region; ARNs use the one you sign for)\
@@ -85,9 +135,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
          \n  aws ecs list-clusters --endpoint-url {endpoint}\
          \n  aws ecs register-task-definition --family hello --container-definitions \
 '[{{\"name\":\"hello\",\"image\":\"busybox\",\"memory\":64,\"command\":[\"echo\",\"hi\"]}}]' --endpoint-url {endpoint}\
-         \n  aws ecs describe-task-definition --task-definition hello --endpoint-url {endpoint}\
+         \n  aws ecs run-task --task-definition hello --endpoint-url {endpoint}\
+         \n  aws ecs list-tasks --desired-status STOPPED --endpoint-url {endpoint}\
+         \n  berth-agent --cluster default --gateway ws://{agents} --token $BERTH_AGENT_TOKEN --driver process --data-dir ./agent2\
          \n\nCtrl-C stops Berth (a second Ctrl-C exits at once).\n",
         nats = control_plane.nats_url,
+        agents = control_plane.agent_gateway_addr,
+        local = match &local_agent {
+            None => "none".to_owned(),
+            Some(driver) => format!("{driver:?}"),
+        },
         key = credentials.access_key_id,
         secret = credentials.secret_access_key,
     );

@@ -3,8 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use berth_agent::{AgentConfig, DriverChoice};
+use berth_agent_gateway::{AgentGateway, AgentGatewayOptions};
 use berth_api_gateway::{ApiGateway, ApiGatewayOptions, health_router};
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_scheduler::{Scheduler, SchedulerOptions};
@@ -33,6 +36,14 @@ pub struct ControlPlaneConfig {
     pub rebuild: bool,
     pub account_id: String,
     pub body_limit: usize,
+    /// Where agents connect (WebSocket `/ws`); port 0 picks a free one.
+    pub agent_gateway_addr: SocketAddr,
+    /// The registration token agents must present.
+    pub agent_token: String,
+    /// An agent silent this long is disconnected: no new task goes there.
+    pub agent_heartbeat_timeout: Duration,
+    /// The agent `berth up` runs for itself (joins cluster `default`); `None` for none.
+    pub local_agent: Option<DriverChoice>,
 }
 
 impl ControlPlaneConfig {
@@ -49,6 +60,7 @@ pub struct ControlPlane;
 /// A running control plane; stop it with [`RunningControlPlane::stop`].
 pub struct RunningControlPlane {
     pub api_addr: SocketAddr,
+    pub agent_gateway_addr: SocketAddr,
     pub nats_url: String,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -99,7 +111,20 @@ impl ControlPlane {
         .await
         .context("starting scheduler")?;
 
-        let projections = vec![api_gateway.projection(), scheduler.projection()];
+        let mut agent_gateway_options =
+            AgentGatewayOptions::new(config.agent_token.clone(), config.read_model_url("agent-gateway"));
+        agent_gateway_options.rebuild = config.rebuild;
+        agent_gateway_options.account_id = config.account_id.clone();
+        agent_gateway_options.heartbeat_timeout = config.agent_heartbeat_timeout;
+        let agent_gateway = AgentGateway::build(log.clone(), agent_gateway_options)
+            .await
+            .context("starting agent-gateway")?;
+        let agent_listener = tokio::net::TcpListener::bind(config.agent_gateway_addr)
+            .await
+            .with_context(|| format!("binding the agent gateway to {}", config.agent_gateway_addr))?;
+        let agent_gateway_addr = agent_listener.local_addr()?;
+
+        let projections = vec![api_gateway.projection(), scheduler.projection(), agent_gateway.projection()];
         let router = api_gateway
             .router(Arc::new(keys), config.body_limit)
             .merge(health_router(projections));
@@ -117,8 +142,30 @@ impl ControlPlane {
             }
         });
         tasks.spawn(scheduler.run(stop_signal(&shutdown)));
+        let stopped = stop_signal(&shutdown);
+        tasks.spawn(async move {
+            if let Err(error) = agent_gateway.run(agent_listener, stopped).await {
+                error!(%error, "agent-gateway stopped");
+            }
+        });
+        if let Some(driver) = config.local_agent.clone() {
+            let agent = AgentConfig::new(
+                "default",
+                format!("ws://{agent_gateway_addr}"),
+                config.agent_token.clone(),
+                driver,
+                Some(config.data_dir.join("agent")),
+            );
+            let stopped = stop_signal(&shutdown);
+            tasks.spawn(async move {
+                if let Err(error) = berth_agent::run_agent(agent, stopped).await {
+                    error!(%error, "local agent stopped");
+                }
+            });
+        }
         Ok(RunningControlPlane {
             api_addr,
+            agent_gateway_addr,
             nats_url,
             shutdown,
             tasks,

@@ -71,3 +71,23 @@ fn random_chars(length: usize, alphabet: &[u8]) -> String {
         .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
         .collect()
 }
+
+/// The agents' registration token: `BERTH_AGENT_TOKEN`, else one made once and kept in
+/// `<data-dir>/agent-token`.
+pub fn load_agent_token(data_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("BERTH_AGENT_TOKEN")
+        && !token.is_empty()
+    {
+        return Ok(token);
+    }
+    let path = data_dir.join("agent-token");
+    if let Ok(token) = std::fs::read_to_string(&path)
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
+    }
+    let token = random_chars(32, b"abcdefghijklmnopqrstuvwxyz0123456789");
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}

@@ -10,4 +10,4 @@ mod control_plane;
 mod credentials;
 
 pub use control_plane::{ControlPlane, ControlPlaneConfig, RunningControlPlane};
-pub use credentials::{Credentials, load_key_store};
+pub use credentials::{Credentials, load_agent_token, load_key_store};

@@ -398,7 +398,12 @@ impl DockerBackend {
         match self.docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(error) if status_code(&error) == Some(404) => {}
-            Err(error) => return Err(format!("inspecting image {image}: {}", engine_message(&error))),
+            Err(error) => {
+                return Err(format!(
+                    "inspecting image {image}: {}",
+                    engine_message(&error)
+                ));
+            }
         }
         tracing::info!(image, "image not present locally; pulling");
         let (from_image, tag) = split_reference(image);
@@ -415,7 +420,9 @@ impl DockerBackend {
                         return Err(format!("pull image {image}: {message}"));
                     }
                 }
-                Err(error) => return Err(format!("pull image {image}: {}", engine_message(&error))),
+                Err(error) => {
+                    return Err(format!("pull image {image}: {}", engine_message(&error)));
+                }
             }
         }
         // Some engines end a failed pull's stream without an error item; trust only the result.
@@ -437,7 +444,11 @@ impl DockerBackend {
 
     async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String, DockerError> {
         let options = CreateContainerOptionsBuilder::default().name(name).build();
-        match self.docker.create_container(Some(options.clone()), body.clone()).await {
+        match self
+            .docker
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
             Ok(created) => Ok(created.id),
             // A leftover of an attempt that did not finish (the agent died between create and
             // recording the task): it never ran for anyone, replace it.
@@ -476,8 +487,8 @@ impl DockerBackend {
             .containers
             .get(index)
             .ok_or_else(|| fail("CannotCreateContainerError", "no such container".into()))?;
-        let id = task_id(&task.arn)
-            .map_err(|e| fail("CannotCreateContainerError", e.to_string()))?;
+        let id =
+            task_id(&task.arn).map_err(|e| fail("CannotCreateContainerError", e.to_string()))?;
         let name = format!("berth-{id}-{}", spec.name);
         let body = create_body(task, spec, &self.scope);
         let id = self
@@ -543,7 +554,10 @@ impl DockerBackend {
             Ok(inspect) => exit_from_inspect(&inspect),
             Err(error) => Exit {
                 exit_code: None,
-                reason: Some(format!("cannot inspect stopped container: {}", engine_message(&error))),
+                reason: Some(format!(
+                    "cannot inspect stopped container: {}",
+                    engine_message(&error)
+                )),
             },
         }
     }
@@ -564,11 +578,17 @@ impl DockerBackend {
     async fn stop_container(&self, handle: DockerHandle, timeout: Duration) {
         let seconds = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::default().t(seconds).build();
-        match self.docker.stop_container(&handle.0.id, Some(options)).await {
+        match self
+            .docker
+            .stop_container(&handle.0.id, Some(options))
+            .await
+        {
             Ok(()) => {}
             // 304: already stopped; 404: already gone.
             Err(error) if matches!(status_code(&error), Some(304) | Some(404)) => {}
-            Err(error) => tracing::warn!(container_id = %handle.0.id, %error, "stopping container failed"),
+            Err(error) => {
+                tracing::warn!(container_id = %handle.0.id, %error, "stopping container failed")
+            }
         }
     }
 
@@ -577,12 +597,17 @@ impl DockerBackend {
             tokio::time::sleep(self.health_poll).await;
             match self.docker.inspect_container(&handle.0.id, None).await {
                 Ok(inspect) => reporter.report(health_from_inspect(&inspect)),
-                Err(error) => tracing::debug!(container_id = %handle.0.id, %error, "cannot read health"),
+                Err(error) => {
+                    tracing::debug!(container_id = %handle.0.id, %error, "cannot read health")
+                }
             }
         }
     }
 
-    async fn find(&self, data_dir: &Path) -> Result<Vec<FoundContainer<DockerHandle>>, RuntimeError> {
+    async fn find(
+        &self,
+        data_dir: &Path,
+    ) -> Result<Vec<FoundContainer<DockerHandle>>, RuntimeError> {
         let filters = HashMap::from([(
             "label".to_string(),
             vec![format!("{LABEL_DATA_DIR}={}", self.scope)],
@@ -769,14 +794,23 @@ mod tests {
         assert_eq!(host.network_mode.as_deref(), Some("bridge"));
         let bindings = host.port_bindings.unwrap_or_default();
         assert_eq!(
-            bindings.get("80/tcp").cloned().flatten().unwrap_or_default()[0].host_port.as_deref(),
+            bindings
+                .get("80/tcp")
+                .cloned()
+                .flatten()
+                .unwrap_or_default()[0]
+                .host_port
+                .as_deref(),
             Some("8080")
         );
         assert_eq!(body.env, Some(vec!["A=1".to_string()]));
         let check = body.healthcheck.unwrap_or_default();
         assert_eq!(check.interval, Some(5_000_000_000));
         assert_eq!(
-            body.labels.unwrap_or_default().get(LABEL_TASK_ARN).map(String::as_str),
+            body.labels
+                .unwrap_or_default()
+                .get(LABEL_TASK_ARN)
+                .map(String::as_str),
             Some("arn:aws:ecs:r:1:task/c/t1")
         );
 

@@ -128,6 +128,9 @@ mod tests {
         assert!(check_argv(&[]).is_err());
         assert!(check_argv(&[CMD.to_string()]).is_err());
         assert_eq!(docker_test(&shell), shell);
-        assert_eq!(docker_test(&["true".to_string()]), vec![CMD.to_string(), "true".into()]);
+        assert_eq!(
+            docker_test(&["true".to_string()]),
+            vec![CMD.to_string(), "true".into()]
+        );
     }
 }

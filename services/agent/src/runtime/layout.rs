@@ -61,7 +61,10 @@ pub(crate) fn check_payload(task: &TaskPayload) -> Result<(), RuntimeError> {
     task_id(&task.arn)?;
     for (i, container) in task.containers.iter().enumerate() {
         check_container_name(&container.name)?;
-        if task.containers[..i].iter().any(|c| c.name == container.name) {
+        if task.containers[..i]
+            .iter()
+            .any(|c| c.name == container.name)
+        {
             return Err(RuntimeError::InvalidTask(format!(
                 "container name {:?} appears twice in task {}",
                 container.name, task.arn
@@ -182,7 +185,15 @@ mod tests {
 
     #[test]
     fn hostile_names_are_rejected() {
-        for arn in ["", "task/", "task/..", "task/.", "task/a b", "task/a\\b", "task/\u{e9}"] {
+        for arn in [
+            "",
+            "task/",
+            "task/..",
+            "task/.",
+            "task/a b",
+            "task/a\\b",
+            "task/\u{e9}",
+        ] {
             assert!(task_id(arn).is_err(), "accepted {arn:?}");
         }
         for name in ["", "..", "a/b", "a.b", "a b", &"x".repeat(256)] {

@@ -6,7 +6,7 @@
 //! The connection loop numbers the events into `TaskStateChange` frames; nothing here knows about
 //! the gateway.
 //!
-//! Two drivers exist:
+//! Two drivers run real workloads:
 //! * [`DockerDriver`] runs each container definition as a Docker container through the Engine API.
 //! * [`ProcessDriver`] runs `entryPoint` + `command` as host processes, for hosts without Docker
 //!   and for laptops.
@@ -16,6 +16,9 @@
 //! container in task exited"); a container that cannot be pulled, created or started fails the task
 //! (`TaskFailedToStart`, reason `CannotPullContainerError: ...`, `CannotStartContainerError: ...`);
 //! stopping sends SIGTERM and, after the container's `stopTimeout` (30 s by default), SIGKILL.
+//!
+//! A third driver, [`SimDriver`], runs nothing and reports tasks RUNNING at once: it backs simulated
+//! fleets that load the control plane with many agents from one process.
 //!
 //! Every task gets a directory under the agent's data dir (see [`logs::log_path`]) holding its spec,
 //! its last published state and its containers' logs. After an agent restart a new driver over the
@@ -37,6 +40,7 @@ mod health;
 mod layout;
 pub mod logs;
 pub mod process;
+pub mod sim;
 mod task;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -44,6 +48,7 @@ pub mod testing;
 pub use docker::{DockerConfig, DockerDriver};
 pub use layout::{check_container_name, task_id};
 pub use process::{ProcessConfig, ProcessDriver};
+pub use sim::SimDriver;
 
 /// What the drivers emit: the whole task after each change. The connection loop turns it into a
 /// `TaskStateChange` with [`TaskSnapshot::into_state_change`].

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_agent_protocol::{
-    DriverKind, NetworkBinding, TaskPayload, TaskSnapshot, TaskStatus, ContainerSpec,
+    ContainerSpec, DriverKind, NetworkBinding, TaskPayload, TaskSnapshot, TaskStatus,
 };
 use tokio::process::{Child, Command};
 
@@ -149,7 +149,9 @@ pub(crate) fn container_argv(spec: &ContainerSpec) -> Result<Vec<String>, String
     };
     match argv.first() {
         Some(program) if !program.is_empty() => Ok(argv),
-        _ => Err("no entryPoint or command to run (the process driver has no image defaults)".into()),
+        _ => {
+            Err("no entryPoint or command to run (the process driver has no image defaults)".into())
+        }
     }
 }
 
@@ -218,7 +220,9 @@ impl ProcessBackend {
                 .map_err(|e| cannot_start(format!("creating {}: {e}", cwd.display())))?;
         }
         let log = open_for_child(&dir.log_path(&spec.name)).map_err(cannot_start)?;
-        let log_err = log.try_clone().map_err(|e| cannot_start(format!("log file: {e}")))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| cannot_start(format!("log file: {e}")))?;
 
         let mut command = Command::new(&argv[0]);
         command
@@ -434,7 +438,12 @@ impl Backend for ProcessBackend {
 }
 
 /// Runs one health check; true when it exits 0 within `timeout`.
-async fn run_check(argv: &[String], env: &[(String, String)], cwd: &Path, timeout: Duration) -> bool {
+async fn run_check(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    timeout: Duration,
+) -> bool {
     let Some((program, args)) = argv.split_first() else {
         return false;
     };
@@ -557,7 +566,11 @@ mod tests {
         );
         assert_eq!(
             argv(None, Some(&["sleep 1; exit 3"])).ok(),
-            Some(vec!["/bin/sh".into(), "-c".into(), "sleep 1; exit 3".into()])
+            Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "sleep 1; exit 3".into()
+            ])
         );
         assert_eq!(argv(None, Some(&["true"])).ok(), Some(vec!["true".into()]));
         assert!(argv(None, None).is_err());

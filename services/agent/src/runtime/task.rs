@@ -179,7 +179,10 @@ impl<B: Backend> Shared<B> {
         })
     }
 
-    pub(crate) async fn start_task(self: &Arc<Self>, task: TaskPayload) -> Result<(), RuntimeError> {
+    pub(crate) async fn start_task(
+        self: &Arc<Self>,
+        task: TaskPayload,
+    ) -> Result<(), RuntimeError> {
         check_payload(&task)?;
         self.ensure_recovered().await?;
         let known = lock(&self.tasks)
@@ -216,7 +219,14 @@ impl<B: Backend> Shared<B> {
             );
         }
         tracing::info!(task_arn = %task.arn, driver = %B::KIND, "starting task");
-        let supervisor = Supervisor::new(Arc::clone(self), Arc::new(task), dir, snapshot, published, commands_rx);
+        let supervisor = Supervisor::new(
+            Arc::clone(self),
+            Arc::new(task),
+            dir,
+            snapshot,
+            published,
+            commands_rx,
+        );
         tokio::spawn(supervisor.run_new());
         Ok(())
     }
@@ -442,7 +452,9 @@ impl<B: Backend> Shared<B> {
             }
         }
         for (index, exit) in exits {
-            let _ = supervisor.internal_tx.send(Internal::Exited { index, exit });
+            let _ = supervisor
+                .internal_tx
+                .send(Internal::Exited { index, exit });
         }
         if was_starting {
             supervisor.begin_stop(
@@ -599,7 +611,12 @@ impl<B: Backend> Supervisor<B> {
                 self.begin_stop(reason, None);
                 break;
             }
-            match self.shared.backend.start(&self.spec, index, &self.dir).await {
+            match self
+                .shared
+                .backend
+                .start(&self.spec, index, &self.dir)
+                .await
+            {
                 Ok(started) => {
                     let container = &mut self.snapshot.containers[index];
                     container.status = TaskStatus::Running;
@@ -787,20 +804,31 @@ impl<B: Backend> Supervisor<B> {
             reason = ?self.snapshot.reason,
             "task stopped"
         );
-        self.publish().await;
+        // Record STOPPED first (so a restart never adopts a half-cleaned task), release what the
+        // task held, and only then report: whoever sees STOPPED may reuse its ports and names.
+        self.persist().await;
         let handles = self.handles.iter_mut().filter_map(Option::take).collect();
         self.shared
             .backend
             .cleanup(&self.spec, &self.dir, handles)
             .await;
+        self.emit();
     }
 
     /// Persists the snapshot, then emits it: a restarted agent knows at least what was reported.
     async fn publish(&mut self) {
+        self.persist().await;
+        self.emit();
+    }
+
+    async fn persist(&mut self) {
         *lock(&self.published) = self.snapshot.clone();
         if let Err(error) = self.dir.write_state(&self.snapshot).await {
             tracing::warn!(task_arn = %self.spec.arn, %error, "cannot persist task state");
         }
+    }
+
+    fn emit(&self) {
         if self.shared.events.send(self.snapshot.clone()).is_err() {
             tracing::debug!(task_arn = %self.spec.arn, "event receiver dropped");
         }

@@ -130,7 +130,11 @@ fn append_tar_file(archive: &mut Vec<u8>, name: &str, mode: u32, data: &[u8]) {
     put(&mut header, 100, format!("{mode:07o}\0").as_bytes());
     put(&mut header, 108, b"0000000\0");
     put(&mut header, 116, b"0000000\0");
-    put(&mut header, 124, format!("{:011o}\0", data.len()).as_bytes());
+    put(
+        &mut header,
+        124,
+        format!("{:011o}\0", data.len()).as_bytes(),
+    );
     put(&mut header, 136, b"00000000000\0");
     put(&mut header, 148, b"        ");
     header[156] = b'0';

@@ -106,11 +106,29 @@ async fn replay(log: &EventLog, label: &str, url: &str, events: u64) {
     task.await.unwrap();
 }
 
+/// The ceiling: reading and decoding the log with no read model at all.
+async fn read_only(log: &EventLog, events: u64) {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let mut stream = log.subscribe(1).await.unwrap();
+    while let Some(event) = stream.next().await {
+        if event.unwrap().sequence >= events {
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "read the log only      {events:>7} events in {seconds:>6.2} s = {:>9.0} events/s",
+        events as f64 / seconds
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let nats = TestNats::start();
     let log = nats.event_log().await;
     let events = fill(&log).await;
+    read_only(&log, events).await;
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("api-gateway.db").display());
     replay(&log, "SQLite", &sqlite, events).await;

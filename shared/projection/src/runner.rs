@@ -72,6 +72,8 @@ pub struct ProjectionRunner<P> {
     options: RunnerOptions,
     position: watch::Sender<u64>,
     handle: ProjectionHandle,
+    /// The log's last sequence at start: events up to it are known to exist.
+    catch_up_target: u64,
 }
 
 impl<P: Projection> ProjectionRunner<P> {
@@ -120,6 +122,7 @@ impl<P: Projection> ProjectionRunner<P> {
             options,
             position,
             handle,
+            catch_up_target: startup_target,
         })
     }
 
@@ -159,11 +162,22 @@ impl<P: Projection> ProjectionRunner<P> {
                 return Err(ProjectionError::Invalid("event stream ended".into()));
             };
             batch.push(first?);
-            // Take whatever else is already here, without waiting.
             while batch.len() < self.options.batch_size {
-                match events.next().now_or_never() {
-                    Some(Some(event)) => batch.push(event?),
-                    _ => break,
+                let behind = batch.last().is_some_and(|e| e.sequence < self.catch_up_target);
+                // Catching up, the next events are known to exist: wait for a full
+                // batch. Live, take only what is already here, so a write is visible
+                // as soon as it is applied.
+                let next = if behind {
+                    events.next().await
+                } else {
+                    match events.next().now_or_never() {
+                        Some(next) => next,
+                        None => break,
+                    }
+                };
+                match next {
+                    Some(event) => batch.push(event?),
+                    None => break,
                 }
             }
             self.apply_batch(&batch).await?;

@@ -81,3 +81,52 @@ impl Berth {
     }
 }
 
+
+/// Polls DescribeTasks until every task satisfies `done` (or panics after `timeout`);
+/// returns the last answer.
+pub async fn wait_for_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    task_arns: &[String],
+    timeout: std::time::Duration,
+    done: impl Fn(&aws_sdk_ecs::types::Task) -> bool,
+) -> Vec<aws_sdk_ecs::types::Task> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let described = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(task_arns.to_vec()))
+            .send()
+            .await
+            .expect("describe tasks");
+        let tasks = described.tasks().to_vec();
+        if tasks.len() == task_arns.len() && tasks.iter().all(&done) {
+            return tasks;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tasks did not get there in time: {tasks:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls until the cluster has `count` container instances whose agent is connected.
+pub async fn wait_for_instances(ecs: &aws_sdk_ecs::Client, cluster: &str, count: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(listed) = ecs
+            .list_container_instances()
+            .cluster(cluster)
+            .filter("agentConnected == true")
+            .send()
+            .await
+            && listed.container_instance_arns().len() >= count
+        {
+            return listed.container_instance_arns().to_vec();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{count} agents never connected to {cluster}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,229 @@
+//! Several agents in one cluster: placement strategies and constraints, and an agent
+//! that disappears and comes back.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    ContainerDefinition, PlacementConstraint, PlacementConstraintType, PlacementStrategy, PlacementStrategyType,
+    TaskStopCode,
+};
+use berth_agent::{AgentConfig, DriverChoice};
+use berth_e2e::{AGENT_TOKEN, Berth, wait_for_instances, wait_for_tasks};
+
+/// Starts an agent in this process; aborting the handle is a crash (the socket just
+/// drops).
+fn agent(berth: &Berth, cluster: &str, zone: &str, driver: DriverChoice, data_dir: &std::path::Path) -> tokio::task::JoinHandle<()> {
+    let mut config = AgentConfig::new(cluster, berth.agent_gateway(), AGENT_TOKEN, driver, Some(data_dir.to_owned()));
+    config.zone = Some(zone.to_owned());
+    config.cpu_units = Some(2048);
+    config.memory_mib = Some(1024);
+    config.host_id = Some(format!("host-{zone}"));
+    tokio::spawn(async move {
+        let _ = berth_agent::run_agent(config, std::future::pending()).await;
+    })
+}
+
+fn container(memory: i32, script: &str) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name("main")
+        .image("busybox")
+        .memory(memory)
+        .entry_point("sh")
+        .entry_point("-c")
+        .command(script)
+        .build()
+}
+
+/// Zone of each task's instance.
+async fn zones_of(ecs: &aws_sdk_ecs::Client, cluster: &str, tasks: &[aws_sdk_ecs::types::Task]) -> Vec<String> {
+    let mut zones = Vec::new();
+    for task in tasks {
+        let described = ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .container_instances(task.container_instance_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let zone = described.container_instances()[0]
+            .attributes()
+            .iter()
+            .find(|a| a.name() == "ecs.availability-zone")
+            .and_then(|a| a.value())
+            .unwrap()
+            .to_owned();
+        zones.push(zone);
+    }
+    zones
+}
+
+#[tokio::test]
+async fn strategies_and_constraints_across_agents() {
+    let berth = Berth::start().await;
+    let ecs = berth.ecs();
+    ecs.create_cluster().cluster_name("multi").send().await.unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let agents: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .zip(&dirs)
+        .map(|(zone, dir)| agent(&berth, "multi", zone, DriverChoice::Sim, dir.path()))
+        .collect();
+    wait_for_instances(&ecs, "multi", 3).await;
+    ecs.register_task_definition()
+        .family("web")
+        .container_definitions(container(100, "sleep 600"))
+        .send()
+        .await
+        .unwrap();
+
+    // Spread over zones: six tasks, two per zone.
+    let spread = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .count(6)
+        .placement_strategy(
+            PlacementStrategy::builder()
+                .r#type(PlacementStrategyType::Spread)
+                .field("attribute:ecs.availability-zone")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spread.tasks().len(), 6, "{:?}", spread.failures());
+    let mut per_zone: HashMap<String, usize> = HashMap::new();
+    for zone in zones_of(&ecs, "multi", spread.tasks()).await {
+        *per_zone.entry(zone).or_default() += 1;
+    }
+    assert_eq!(per_zone, HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]));
+
+    // memberOf with the cluster query language: everything lands in zone b.
+    let pinned = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .count(3)
+        .placement_constraints(
+            PlacementConstraint::builder()
+                .r#type(PlacementConstraintType::MemberOf)
+                .expression("attribute:ecs.availability-zone == b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zones_of(&ecs, "multi", pinned.tasks()).await, ["b", "b", "b"]);
+
+    // Binpack on memory fills the fullest instance first (zone b holds 500 MiB now).
+    let packed = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .placement_strategy(
+            PlacementStrategy::builder()
+                .r#type(PlacementStrategyType::Binpack)
+                .field("memory")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zones_of(&ecs, "multi", packed.tasks()).await, ["b"]);
+
+    // distinctInstance within a group: three instances take three, the fourth fails.
+    let distinct = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .group("singletons")
+        .count(4)
+        .placement_constraints(
+            PlacementConstraint::builder()
+                .r#type(PlacementConstraintType::DistinctInstance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(distinct.tasks().len(), 3);
+    assert_eq!(distinct.failures()[0].reason(), Some("ATTRIBUTE"));
+
+    // Never over-committed: 1024 MiB per instance, 100 MiB per task.
+    let fill = ecs.run_task().cluster("multi").task_definition("web").count(10).send().await.unwrap();
+    let fill2 = ecs.run_task().cluster("multi").task_definition("web").count(10).send().await.unwrap();
+    let placed = 6 + 3 + 1 + 3 + fill.tasks().len() + fill2.tasks().len();
+    assert_eq!(placed, 30, "3 × 10 tasks of 100 MiB fit in 3 × 1024 MiB");
+    assert!(fill2.failures().iter().any(|f| f.reason() == Some("RESOURCE:MEMORY")));
+    let listed = ecs.list_container_instances().cluster("multi").send().await.unwrap();
+    let described = ecs
+        .describe_container_instances()
+        .cluster("multi")
+        .set_container_instances(Some(listed.container_instance_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    for instance in described.container_instances() {
+        let memory = instance.remaining_resources().iter().find(|r| r.name() == Some("MEMORY")).unwrap();
+        assert!(memory.integer_value() >= 0 && memory.integer_value() < 100, "{memory:?}");
+    }
+    for agent in agents {
+        agent.abort();
+    }
+    berth.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
+    let berth = Berth::start().await;
+    let ecs = berth.ecs();
+    ecs.create_cluster().cluster_name("edge").send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = agent(&berth, "edge", "a", DriverChoice::Process, dir.path());
+    let instances = wait_for_instances(&ecs, "edge", 1).await;
+    ecs.register_task_definition()
+        .family("long")
+        .container_definitions(container(64, "sleep 600"))
+        .send()
+        .await
+        .unwrap();
+    let run = ecs.run_task().cluster("edge").task_definition("long").send().await.unwrap();
+    let arns = vec![run.tasks()[0].task_arn().unwrap().to_owned()];
+    wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(20), |t| t.last_status() == Some("RUNNING")).await;
+
+    // The agent dies: no goodbye, its connection just drops.
+    first.abort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let described = ecs
+            .describe_container_instances()
+            .cluster("edge")
+            .container_instances(&instances[0])
+            .send()
+            .await
+            .unwrap();
+        if !described.container_instances()[0].agent_connected() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "agentConnected never turned false");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = ecs.run_task().cluster("edge").task_definition("long").send().await.unwrap();
+    assert!(refused.tasks().is_empty());
+    assert_eq!(refused.failures()[0].reason(), Some("AGENT"));
+
+    // Stopped while the agent is away; the task keeps running on the host until the
+    // agent returns, reconciles, and stops it. The agent is the same instance.
+    ecs.stop_task().cluster("edge").task(&arns[0]).send().await.unwrap();
+    let second = agent(&berth, "edge", "a", DriverChoice::Process, dir.path());
+    let back = wait_for_instances(&ecs, "edge", 1).await;
+    assert_eq!(back, instances);
+    let stopped = wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(40), |t| t.last_status() == Some("STOPPED")).await;
+    assert_eq!(stopped[0].stop_code(), Some(&TaskStopCode::UserInitiated));
+    // Nothing was started twice: one task, and the instance runs nothing now.
+    let running = ecs.list_tasks().cluster("edge").send().await.unwrap();
+    assert!(running.task_arns().is_empty());
+    second.abort();
+    berth.stop().await;
+}

@@ -31,9 +31,17 @@ where
     }
     let golden_text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create)", path.display()));
-    let golden_value: serde_json::Value = serde_json::from_str(&golden_text).expect("golden is json");
-    assert_eq!(encoded_value, golden_value, "{name}: encoding differs from golden file");
-    assert_eq!(&decode(&golden_text), value, "{name}: golden file decodes differently");
+    let golden_value: serde_json::Value =
+        serde_json::from_str(&golden_text).expect("golden is json");
+    assert_eq!(
+        encoded_value, golden_value,
+        "{name}: encoding differs from golden file"
+    );
+    assert_eq!(
+        &decode(&golden_text),
+        value,
+        "{name}: golden file decodes differently"
+    );
     // And a plain round trip through the compact encoding.
     assert_eq!(&decode(&encoded), value, "{name}: round trip");
 }
@@ -58,7 +66,8 @@ fn gateway(name: &str, frame: GatewayFrame) {
     );
 }
 
-const TASK_ARN: &str = "arn:aws:ecs:us-east-1:000000000000:task/default/0190d1a6c8f07b3e9d2c4a5b6c7d8e9f";
+const TASK_ARN: &str =
+    "arn:aws:ecs:us-east-1:000000000000:task/default/0190d1a6c8f07b3e9d2c4a5b6c7d8e9f";
 
 fn containers() -> Vec<ContainerStateChange> {
     vec![
@@ -116,13 +125,20 @@ fn register_instance() {
 fn heartbeat_ack() {
     agent(
         "HeartbeatAck",
-        AgentFrame::HeartbeatAck(HeartbeatAck { message_id: "hb-17".into() }),
+        AgentFrame::HeartbeatAck(HeartbeatAck {
+            message_id: "hb-17".into(),
+        }),
     );
 }
 
 #[test]
 fn ack() {
-    agent("Ack", AgentFrame::Ack(Ack { message_id: "payload-3".into() }));
+    agent(
+        "Ack",
+        AgentFrame::Ack(Ack {
+            message_id: "payload-3".into(),
+        }),
+    );
 }
 
 #[test]
@@ -177,7 +193,9 @@ fn registered() {
 fn registration_refused() {
     gateway(
         "RegistrationRefused",
-        GatewayFrame::RegistrationRefused(RegistrationRefused { reason: "invalid token".into() }),
+        GatewayFrame::RegistrationRefused(RegistrationRefused {
+            reason: "invalid token".into(),
+        }),
     );
 }
 
@@ -240,20 +258,27 @@ fn payload_message() {
 fn heartbeat_message() {
     gateway(
         "HeartbeatMessage",
-        GatewayFrame::HeartbeatMessage(HeartbeatMessage { message_id: "hb-17".into() }),
+        GatewayFrame::HeartbeatMessage(HeartbeatMessage {
+            message_id: "hb-17".into(),
+        }),
     );
 }
 
 #[test]
 fn task_state_ack() {
-    gateway("TaskStateAck", GatewayFrame::TaskStateAck(TaskStateAck { seq: 42 }));
+    gateway(
+        "TaskStateAck",
+        GatewayFrame::TaskStateAck(TaskStateAck { seq: 42 }),
+    );
 }
 
 #[test]
 fn close_message() {
     gateway(
         "CloseMessage",
-        GatewayFrame::CloseMessage(CloseMessage { reason: "heartbeat acks missing".into() }),
+        GatewayFrame::CloseMessage(CloseMessage {
+            reason: "heartbeat acks missing".into(),
+        }),
     );
 }
 
@@ -264,7 +289,8 @@ fn minimal_payload_takes_defaults() {
         {"arn":"arn:aws:ecs:r:1:task/c/t1","family":"f","revision":1,"desiredStatus":"RUNNING",
          "containers":[{"name":"app","image":"busybox","portMappings":[{"containerPort":80,"hostPort":8080}],
                         "healthCheck":{"command":["CMD","true"]}}]}]}}"#;
-    let GatewayFrame::PayloadMessage(payload) = GatewayFrame::from_json(text).expect("decode") else {
+    let GatewayFrame::PayloadMessage(payload) = GatewayFrame::from_json(text).expect("decode")
+    else {
         panic!("wrong frame");
     };
     let task = &payload.tasks[0];
@@ -274,7 +300,15 @@ fn minimal_payload_takes_defaults() {
     assert_eq!(container.cpu, 0);
     assert_eq!(container.port_mappings[0].protocol, TransportProtocol::Tcp);
     let check = container.health_check.as_ref().expect("health check");
-    assert_eq!((check.interval, check.timeout, check.retries, check.start_period), (30, 5, 3, 0));
+    assert_eq!(
+        (
+            check.interval,
+            check.timeout,
+            check.retries,
+            check.start_period
+        ),
+        (30, 5, 3, 0)
+    );
 }
 
 #[test]
@@ -325,7 +359,12 @@ fn debug_hides_the_token() {
         cluster: "c".into(),
         token: "topsecret".into(),
         instance_id: None,
-        resources: Resources { cpu_units: 1024, memory_mib: 1024, reserved_tcp_ports: vec![], reserved_udp_ports: vec![] },
+        resources: Resources {
+            cpu_units: 1024,
+            memory_mib: 1024,
+            reserved_tcp_ports: vec![],
+            reserved_udp_ports: vec![],
+        },
         attributes: BTreeMap::new(),
         agent_version: "0.1.0".into(),
         driver: DriverKind::Process,

@@ -73,6 +73,17 @@ impl ReadModel {
         Self::open(&format!("sqlite://{}", path.display())).await
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first cannot upgrade
+    /// once another writer has committed (SQLITE_BUSY_SNAPSHOT), while an immediate
+    /// one simply waits its turn (`busy_timeout`).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

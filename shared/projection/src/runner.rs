@@ -136,10 +136,15 @@ impl<P: Projection> ProjectionRunner<P> {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         let mut backoff = Duration::from_millis(100);
         loop {
+            let before = *self.position.borrow();
             let outcome = tokio::select! {
                 () = &mut shutdown => return,
                 outcome = self.follow() => outcome,
             };
+            if *self.position.borrow() > before {
+                // It made progress before failing: this is a new failure, not a streak.
+                backoff = Duration::from_millis(100);
+            }
             if let Err(error) = outcome {
                 warn!(projection = self.projection.name(), %error, "projection failed; retrying");
                 tokio::select! {
@@ -189,7 +194,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let Some(last) = batch.last().map(|e| e.sequence) else {
             return Ok(());
         };
-        let mut tx = self.read_model.pool().begin().await?;
+        let mut tx = self.read_model.begin_write().await?;
         self.projection.apply(&mut tx, batch).await?;
         sqlx::query(
             "INSERT INTO berth_checkpoints (projection, position) VALUES ($1, $2) \

@@ -51,7 +51,7 @@ pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) ->
     if token.is_some_and(|t| t.is_empty() || t.len() > 64) {
         return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
     }
-    if instance_queries::of_cluster(gateway.db(), &cluster).await?.is_empty() {
+    if instance_queries::count_registered(gateway.db(), &cluster).await? == 0 {
         return Err(ecs::invalid_parameter("No Container Instances were found in your cluster.").into());
     }
     let placements = (0..count as usize).map(|_| Vec::new()).collect();

@@ -1,0 +1,200 @@
+//! Task throughput and latency, end to end, printed as figures:
+//!
+//! 1. RunTask to "task placed" in the log, tasks/s, with 1,000 simulated agents
+//!    (`berth-agent simulate`'s fleet: real WebSocket protocol, faked runtime);
+//! 2. RunTask to RUNNING with the process driver (a real `sh` per task), p50/p99.
+//!
+//! `cargo bench -p berth --bench tasks`
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use berth::{ControlPlane, ControlPlaneConfig, RunningControlPlane};
+use berth_agent::DriverChoice;
+use berth_agent::simulate::{FleetConfig, run_fleet};
+use berth_aws_protocol::sigv4::KeyStore;
+use berth_events::Event;
+use berth_eventlog::{EventLog, LogConfig};
+use berth_testkit::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, ecs_client};
+use futures::StreamExt;
+
+const AGENTS: usize = 1_000;
+const CLIENTS: usize = 32;
+const LATENCY_SAMPLES: usize = 300;
+const TOKEN: &str = "bench-token";
+
+async fn control_plane(data_dir: &std::path::Path, local_agent: Option<DriverChoice>) -> RunningControlPlane {
+    let config = ControlPlaneConfig {
+        data_dir: data_dir.to_owned(),
+        nats_url: None,
+        nats_server_bin: None,
+        api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        read_model_url: None,
+        rebuild: false,
+        account_id: "000000000000".into(),
+        body_limit: 1024 * 1024,
+        agent_gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        agent_token: TOKEN.into(),
+        agent_heartbeat_timeout: Duration::from_secs(60),
+        local_agent,
+    };
+    ControlPlane::start(config, KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+        .await
+        .unwrap()
+}
+
+fn container(script: &str) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name("main")
+        .image("busybox")
+        .memory(8)
+        .entry_point("sh")
+        .entry_point("-c")
+        .command(script)
+        .build()
+}
+
+async fn placement_throughput() {
+    // BERTH_BENCH_TASKS overrides the number of tasks (a multiple of CLIENTS × 10).
+    let tasks: usize = std::env::var("BERTH_BENCH_TASKS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let data_dir = tempfile::tempdir().unwrap();
+    let berth = control_plane(data_dir.path(), None).await;
+    let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+    ecs.create_cluster().cluster_name("fleet").send().await.unwrap();
+
+    let mut fleet = FleetConfig::new(AGENTS, "fleet", format!("ws://{}", berth.agent_gateway_addr), TOKEN);
+    fleet.zones = vec!["a".into(), "b".into(), "c".into()];
+    fleet.progress_interval = Duration::from_secs(3600);
+    let (stop_fleet, fleet_stopped) = tokio::sync::oneshot::channel::<()>();
+    let fleet_task = tokio::spawn(run_fleet(fleet, async move {
+        let _ = fleet_stopped.await;
+    }));
+    let started = Instant::now();
+    loop {
+        let described = ecs.describe_clusters().clusters("fleet").send().await.unwrap();
+        if described.clusters()[0].registered_container_instances_count() as usize >= AGENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("{AGENTS} simulated agents registered in {:.1} s", started.elapsed().as_secs_f64());
+    ecs.register_task_definition()
+        .family("tiny")
+        .container_definitions(container("sleep 3600"))
+        .send()
+        .await
+        .unwrap();
+
+    // Count TaskPlaced events in the log as they land.
+    let log = EventLog::connect(&berth.nats_url, &LogConfig::default()).await.unwrap();
+    let from = log.last_sequence().await.unwrap() + 1;
+    let mut events = log.subscribe(from).await.unwrap();
+    let placed = tokio::spawn(async move {
+        let mut placed = 0;
+        while placed < tasks {
+            if let Some(Ok(recorded)) = events.next().await
+                && matches!(recorded.event, Some(Event::TaskPlaced(_)))
+            {
+                placed += 1;
+            }
+        }
+        Instant::now()
+    });
+    let started = Instant::now();
+    let calls: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let ecs = ecs.clone();
+            tokio::spawn(async move {
+                for _ in 0..tasks / CLIENTS / 10 {
+                    ecs.run_task().cluster("fleet").task_definition("tiny").count(10).send().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    let all_placed = placed.await.unwrap();
+    let seconds = (all_placed - started).as_secs_f64();
+    println!(
+        "RunTask to TaskPlaced in the log: {tasks} tasks on {AGENTS} agents in {seconds:.2} s = {:.0} tasks/s",
+        tasks as f64 / seconds
+    );
+    stop_fleet.send(()).unwrap();
+    let _ = fleet_task.await;
+    berth.stop().await;
+}
+
+async fn running_latency() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let berth = control_plane(data_dir.path(), Some(DriverChoice::Process)).await;
+    let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+    loop {
+        let listed = ecs.list_container_instances().send().await;
+        if listed.is_ok_and(|l| !l.container_instance_arns().is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ecs.register_task_definition()
+        .family("quick")
+        .container_definitions(container("sleep 5"))
+        .send()
+        .await
+        .unwrap();
+
+    // When each task was first reported RUNNING, from the log.
+    let running: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let log = EventLog::connect(&berth.nats_url, &LogConfig::default()).await.unwrap();
+    let mut events = log.subscribe(log.last_sequence().await.unwrap() + 1).await.unwrap();
+    let seen = running.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(recorded)) = events.next().await {
+            if let (berth_events::Aggregate::Task { id, .. }, Some(Event::TaskStateReported(report))) =
+                (&recorded.aggregate, &recorded.event)
+                && report.last_status == "RUNNING"
+            {
+                seen.lock().unwrap().entry(id.clone()).or_insert_with(Instant::now);
+            }
+        }
+    });
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_SAMPLES {
+        let sent = Instant::now();
+        let run = ecs.run_task().task_definition("quick").send().await.unwrap();
+        let id = run.tasks()[0].task_arn().unwrap().rsplit('/').next().unwrap().to_owned();
+        loop {
+            if let Some(at) = running.lock().unwrap().get(&id) {
+                samples.push(*at - sent);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "RunTask to RUNNING (process driver): n={} p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        samples.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    berth.stop().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let _telemetry = berth_telemetry::init("bench");
+    // `cargo bench -p berth --bench tasks -- latency` (or `throughput`) runs one part.
+    let only = std::env::args().skip(1).find(|a| a == "latency" || a == "throughput");
+    if only.as_deref() != Some("throughput") {
+        running_latency().await;
+    }
+    if only.as_deref() != Some("latency") {
+        placement_throughput().await;
+    }
+}

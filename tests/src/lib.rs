@@ -9,7 +9,8 @@ use berth::{ControlPlane, ControlPlaneConfig, RunningControlPlane};
 pub use berth_agent::DriverChoice;
 use berth_aws_protocol::sigv4::KeyStore;
 pub use berth_testkit::aws::{
-    ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, aws_cli, cli_json, ecs_client, error_code, error_message,
+    ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, aws_cli, cli_json, ecs_client, error_code,
+    error_message,
 };
 
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -29,7 +30,10 @@ impl Berth {
 
     /// Berth with its read models in `read_model_url` (`None`: SQLite) and, with
     /// `local_agent`, the agent `berth up` runs for itself.
-    pub async fn start_with(read_model_url: Option<String>, local_agent: Option<DriverChoice>) -> Self {
+    pub async fn start_with(
+        read_model_url: Option<String>,
+        local_agent: Option<DriverChoice>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("data dir");
         let config = ControlPlaneConfig {
             data_dir: data_dir.path().to_owned(),
@@ -61,7 +65,13 @@ impl Berth {
 
     /// `ws://<agent gateway>` for agents to connect to.
     pub fn agent_gateway(&self) -> String {
-        format!("ws://{}", self.control_plane.as_ref().expect("running").agent_gateway_addr)
+        format!(
+            "ws://{}",
+            self.control_plane
+                .as_ref()
+                .expect("running")
+                .agent_gateway_addr
+        )
     }
 
     /// An ECS client of the AWS SDK for Rust, signed with the test key.
@@ -80,7 +90,6 @@ impl Berth {
         }
     }
 }
-
 
 /// Polls DescribeTasks until every task satisfies `done` (or panics after `timeout`);
 /// returns the last answer.
@@ -113,7 +122,11 @@ pub async fn wait_for_tasks(
 }
 
 /// Polls until the cluster has `count` container instances whose agent is connected.
-pub async fn wait_for_instances(ecs: &aws_sdk_ecs::Client, cluster: &str, count: usize) -> Vec<String> {
+pub async fn wait_for_instances(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    count: usize,
+) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if let Ok(listed) = ecs
@@ -126,7 +139,10 @@ pub async fn wait_for_instances(ecs: &aws_sdk_ecs::Client, cluster: &str, count:
         {
             return listed.container_instance_arns().to_vec();
         }
-        assert!(tokio::time::Instant::now() < deadline, "{count} agents never connected to {cluster}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} agents never connected to {cluster}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -5,16 +5,28 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, PlacementConstraint, PlacementConstraintType, PlacementStrategy, PlacementStrategyType,
-    TaskStopCode,
+    ContainerDefinition, PlacementConstraint, PlacementConstraintType, PlacementStrategy,
+    PlacementStrategyType, TaskStopCode,
 };
 use berth_agent::{AgentConfig, DriverChoice};
 use berth_e2e::{AGENT_TOKEN, Berth, wait_for_instances, wait_for_tasks};
 
 /// Starts an agent in this process; aborting the handle is a crash (the socket just
 /// drops).
-fn agent(berth: &Berth, cluster: &str, zone: &str, driver: DriverChoice, data_dir: &std::path::Path) -> tokio::task::JoinHandle<()> {
-    let mut config = AgentConfig::new(cluster, berth.agent_gateway(), AGENT_TOKEN, driver, Some(data_dir.to_owned()));
+fn agent(
+    berth: &Berth,
+    cluster: &str,
+    zone: &str,
+    driver: DriverChoice,
+    data_dir: &std::path::Path,
+) -> tokio::task::JoinHandle<()> {
+    let mut config = AgentConfig::new(
+        cluster,
+        berth.agent_gateway(),
+        AGENT_TOKEN,
+        driver,
+        Some(data_dir.to_owned()),
+    );
     config.zone = Some(zone.to_owned());
     config.cpu_units = Some(2048);
     config.memory_mib = Some(1024);
@@ -36,7 +48,11 @@ fn container(memory: i32, script: &str) -> ContainerDefinition {
 }
 
 /// Zone of each task's instance.
-async fn zones_of(ecs: &aws_sdk_ecs::Client, cluster: &str, tasks: &[aws_sdk_ecs::types::Task]) -> Vec<String> {
+async fn zones_of(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    tasks: &[aws_sdk_ecs::types::Task],
+) -> Vec<String> {
     let mut zones = Vec::new();
     for task in tasks {
         let described = ecs
@@ -62,7 +78,11 @@ async fn zones_of(ecs: &aws_sdk_ecs::Client, cluster: &str, tasks: &[aws_sdk_ecs
 async fn strategies_and_constraints_across_agents() {
     let berth = Berth::start().await;
     let ecs = berth.ecs();
-    ecs.create_cluster().cluster_name("multi").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("multi")
+        .send()
+        .await
+        .unwrap();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let agents: Vec<_> = ["a", "b", "c"]
         .iter()
@@ -97,7 +117,10 @@ async fn strategies_and_constraints_across_agents() {
     for zone in zones_of(&ecs, "multi", spread.tasks()).await {
         *per_zone.entry(zone).or_default() += 1;
     }
-    assert_eq!(per_zone, HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]));
+    assert_eq!(
+        per_zone,
+        HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)])
+    );
 
     // memberOf with the cluster query language: everything lands in zone b.
     let pinned = ecs
@@ -114,7 +137,10 @@ async fn strategies_and_constraints_across_agents() {
         .send()
         .await
         .unwrap();
-    assert_eq!(zones_of(&ecs, "multi", pinned.tasks()).await, ["b", "b", "b"]);
+    assert_eq!(
+        zones_of(&ecs, "multi", pinned.tasks()).await,
+        ["b", "b", "b"]
+    );
 
     // Binpack on memory fills the fullest instance first (zone b holds 500 MiB now).
     let packed = ecs
@@ -151,12 +177,36 @@ async fn strategies_and_constraints_across_agents() {
     assert_eq!(distinct.failures()[0].reason(), Some("ATTRIBUTE"));
 
     // Never over-committed: 1024 MiB per instance, 100 MiB per task.
-    let fill = ecs.run_task().cluster("multi").task_definition("web").count(10).send().await.unwrap();
-    let fill2 = ecs.run_task().cluster("multi").task_definition("web").count(10).send().await.unwrap();
+    let fill = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .count(10)
+        .send()
+        .await
+        .unwrap();
+    let fill2 = ecs
+        .run_task()
+        .cluster("multi")
+        .task_definition("web")
+        .count(10)
+        .send()
+        .await
+        .unwrap();
     let placed = 6 + 3 + 1 + 3 + fill.tasks().len() + fill2.tasks().len();
     assert_eq!(placed, 30, "3 × 10 tasks of 100 MiB fit in 3 × 1024 MiB");
-    assert!(fill2.failures().iter().any(|f| f.reason() == Some("RESOURCE:MEMORY")));
-    let listed = ecs.list_container_instances().cluster("multi").send().await.unwrap();
+    assert!(
+        fill2
+            .failures()
+            .iter()
+            .any(|f| f.reason() == Some("RESOURCE:MEMORY"))
+    );
+    let listed = ecs
+        .list_container_instances()
+        .cluster("multi")
+        .send()
+        .await
+        .unwrap();
     let described = ecs
         .describe_container_instances()
         .cluster("multi")
@@ -165,8 +215,15 @@ async fn strategies_and_constraints_across_agents() {
         .await
         .unwrap();
     for instance in described.container_instances() {
-        let memory = instance.remaining_resources().iter().find(|r| r.name() == Some("MEMORY")).unwrap();
-        assert!(memory.integer_value() >= 0 && memory.integer_value() < 100, "{memory:?}");
+        let memory = instance
+            .remaining_resources()
+            .iter()
+            .find(|r| r.name() == Some("MEMORY"))
+            .unwrap();
+        assert!(
+            memory.integer_value() >= 0 && memory.integer_value() < 100,
+            "{memory:?}"
+        );
     }
     for agent in agents {
         agent.abort();
@@ -178,7 +235,11 @@ async fn strategies_and_constraints_across_agents() {
 async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
     let berth = Berth::start().await;
     let ecs = berth.ecs();
-    ecs.create_cluster().cluster_name("edge").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("edge")
+        .send()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let first = agent(&berth, "edge", "a", DriverChoice::Process, dir.path());
     let instances = wait_for_instances(&ecs, "edge", 1).await;
@@ -188,9 +249,18 @@ async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
         .send()
         .await
         .unwrap();
-    let run = ecs.run_task().cluster("edge").task_definition("long").send().await.unwrap();
+    let run = ecs
+        .run_task()
+        .cluster("edge")
+        .task_definition("long")
+        .send()
+        .await
+        .unwrap();
     let arns = vec![run.tasks()[0].task_arn().unwrap().to_owned()];
-    wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(20), |t| t.last_status() == Some("RUNNING")).await;
+    wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(20), |t| {
+        t.last_status() == Some("RUNNING")
+    })
+    .await;
 
     // The agent dies: no goodbye, its connection just drops.
     first.abort();
@@ -206,20 +276,37 @@ async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
         if !described.container_instances()[0].agent_connected() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "agentConnected never turned false");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agentConnected never turned false"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let refused = ecs.run_task().cluster("edge").task_definition("long").send().await.unwrap();
+    let refused = ecs
+        .run_task()
+        .cluster("edge")
+        .task_definition("long")
+        .send()
+        .await
+        .unwrap();
     assert!(refused.tasks().is_empty());
     assert_eq!(refused.failures()[0].reason(), Some("AGENT"));
 
     // Stopped while the agent is away; the task keeps running on the host until the
     // agent returns, reconciles, and stops it. The agent is the same instance.
-    ecs.stop_task().cluster("edge").task(&arns[0]).send().await.unwrap();
+    ecs.stop_task()
+        .cluster("edge")
+        .task(&arns[0])
+        .send()
+        .await
+        .unwrap();
     let second = agent(&berth, "edge", "a", DriverChoice::Process, dir.path());
     let back = wait_for_instances(&ecs, "edge", 1).await;
     assert_eq!(back, instances);
-    let stopped = wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(40), |t| t.last_status() == Some("STOPPED")).await;
+    let stopped = wait_for_tasks(&ecs, "edge", &arns, Duration::from_secs(40), |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
     assert_eq!(stopped[0].stop_code(), Some(&TaskStopCode::UserInitiated));
     // Nothing was started twice: one task, and the instance runs nothing now.
     let running = ecs.list_tasks().cluster("edge").send().await.unwrap();

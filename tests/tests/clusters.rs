@@ -27,15 +27,36 @@ async fn cluster_lifecycle(berth: &Berth) {
     assert_eq!(cluster.tags().len(), 1);
 
     // Creating it again returns the same cluster, as ECS does.
-    let again = ecs.create_cluster().cluster_name("prod").send().await.unwrap();
-    assert_eq!(again.cluster().unwrap().cluster_arn(), cluster.cluster_arn());
+    let again = ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.cluster().unwrap().cluster_arn(),
+        cluster.cluster_arn()
+    );
 
     // Read-your-writes: every create is visible to the describe right after it.
     for i in 0..20 {
         let name = format!("ryw-{i}");
-        ecs.create_cluster().cluster_name(&name).send().await.unwrap();
-        let described = ecs.describe_clusters().clusters(&name).send().await.unwrap();
-        assert_eq!(described.clusters().len(), 1, "{name} not visible after create");
+        ecs.create_cluster()
+            .cluster_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let described = ecs
+            .describe_clusters()
+            .clusters(&name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described.clusters().len(),
+            1,
+            "{name} not visible after create"
+        );
     }
 
     let described = ecs
@@ -88,24 +109,50 @@ async fn cluster_lifecycle(berth: &Berth) {
         .send()
         .await
         .unwrap();
-    assert_eq!(updated.cluster().unwrap().settings()[0].value(), Some("disabled"));
+    assert_eq!(
+        updated.cluster().unwrap().settings()[0].value(),
+        Some("disabled")
+    );
 
     let deleted = ecs.delete_cluster().cluster("prod").send().await.unwrap();
     assert_eq!(deleted.cluster().unwrap().status(), Some("INACTIVE"));
     let listed = ecs.list_clusters().send().await.unwrap();
-    assert!(!listed.cluster_arns().iter().any(|arn| arn.ends_with("/prod")));
-    let described = ecs.describe_clusters().clusters("prod").send().await.unwrap();
+    assert!(
+        !listed
+            .cluster_arns()
+            .iter()
+            .any(|arn| arn.ends_with("/prod"))
+    );
+    let described = ecs
+        .describe_clusters()
+        .clusters("prod")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(described.clusters()[0].status(), Some("INACTIVE"));
 
-    let error = ecs.delete_cluster().cluster("prod").send().await.unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("ClusterNotFoundException"));
+    let error = ecs
+        .delete_cluster()
+        .cluster("prod")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("ClusterNotFoundException")
+    );
     let error = ecs
         .update_cluster()
         .cluster("never-was")
         .send()
         .await
         .unwrap_err();
-    assert!(error.as_service_error().unwrap().is_cluster_not_found_exception());
+    assert!(
+        error
+            .as_service_error()
+            .unwrap()
+            .is_cluster_not_found_exception()
+    );
 }
 
 #[tokio::test]
@@ -132,22 +179,38 @@ async fn bad_cluster_input_is_an_ecs_error_not_a_crash() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("InvalidParameterException"));
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("InvalidParameterException")
+    );
     let error = ecs
         .list_clusters()
         .max_results(1000)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("InvalidParameterException"));
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("InvalidParameterException")
+    );
     let error = ecs
         .list_clusters()
         .next_token("not-a-token")
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("InvalidParameterException"));
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("InvalidParameterException")
+    );
     // Nothing was created by the refused requests.
-    assert!(ecs.list_clusters().send().await.unwrap().cluster_arns().is_empty());
+    assert!(
+        ecs.list_clusters()
+            .send()
+            .await
+            .unwrap()
+            .cluster_arns()
+            .is_empty()
+    );
     berth.stop().await;
 }

@@ -1,8 +1,8 @@
 //! Task definitions through the AWS SDK for Rust.
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, PortMapping, SortOrder, Tag, TaskDefinitionFamilyStatus, TaskDefinitionField,
-    TaskDefinitionStatus, TransportProtocol,
+    ContainerDefinition, PortMapping, SortOrder, Tag, TaskDefinitionFamilyStatus,
+    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use berth_e2e::{ACCOUNT_ID, Berth, REGION, error_code, error_message};
 
@@ -31,7 +31,12 @@ async fn revisions_describe_list_deregister_delete() {
             .register_task_definition()
             .family("web")
             .container_definitions(web_container(image))
-            .tags(Tag::builder().key("rev").value(format!("{}", i + 1)).build())
+            .tags(
+                Tag::builder()
+                    .key("rev")
+                    .value(format!("{}", i + 1))
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -39,7 +44,13 @@ async fn revisions_describe_list_deregister_delete() {
         assert_eq!(definition.revision(), i as i32 + 1);
         assert_eq!(
             definition.task_definition_arn(),
-            Some(format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task-definition/web:{}", i + 1).as_str())
+            Some(
+                format!(
+                    "arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task-definition/web:{}",
+                    i + 1
+                )
+                .as_str()
+            )
         );
         assert_eq!(definition.status(), Some(&TaskDefinitionStatus::Active));
         assert!(definition.registered_at().is_some());
@@ -56,7 +67,12 @@ async fn revisions_describe_list_deregister_delete() {
         .unwrap();
 
     // By family (latest ACTIVE), by family:revision, by ARN; tags on request.
-    let latest = ecs.describe_task_definition().task_definition("web").send().await.unwrap();
+    let latest = ecs
+        .describe_task_definition()
+        .task_definition("web")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(latest.task_definition().unwrap().revision(), 3);
     assert!(latest.tags().is_empty());
     let second = ecs
@@ -67,12 +83,30 @@ async fn revisions_describe_list_deregister_delete() {
         .await
         .unwrap();
     assert_eq!(second.tags()[0].value(), Some("2"));
-    let arn = second.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
-    let by_arn = ecs.describe_task_definition().task_definition(&arn).send().await.unwrap();
+    let arn = second
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_owned();
+    let by_arn = ecs
+        .describe_task_definition()
+        .task_definition(&arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_arn.task_definition().unwrap().revision(), 2);
-    let missing = ecs.describe_task_definition().task_definition("nope").send().await.unwrap_err();
+    let missing = ecs
+        .describe_task_definition()
+        .task_definition("nope")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&missing).as_deref(), Some("ClientException"));
-    assert_eq!(error_message(&missing).as_deref(), Some("Unable to describe task definition."));
+    assert_eq!(
+        error_message(&missing).as_deref(),
+        Some("Unable to describe task definition.")
+    );
 
     // Listing: exact family, sort order, pagination.
     let listed = ecs
@@ -82,7 +116,11 @@ async fn revisions_describe_list_deregister_delete() {
         .send()
         .await
         .unwrap();
-    let revisions: Vec<&str> = listed.task_definition_arns().iter().map(|a| &a[a.len() - 5..]).collect();
+    let revisions: Vec<&str> = listed
+        .task_definition_arns()
+        .iter()
+        .map(|a| &a[a.len() - 5..])
+        .collect();
     assert_eq!(revisions, ["web:3", "web:2", "web:1"]);
     let mut all = Vec::new();
     let mut token = None;
@@ -110,8 +148,17 @@ async fn revisions_describe_list_deregister_delete() {
         .send()
         .await
         .unwrap();
-    assert_eq!(deregistered.task_definition().unwrap().status(), Some(&TaskDefinitionStatus::Inactive));
-    assert!(deregistered.task_definition().unwrap().deregistered_at().is_some());
+    assert_eq!(
+        deregistered.task_definition().unwrap().status(),
+        Some(&TaskDefinitionStatus::Inactive)
+    );
+    assert!(
+        deregistered
+            .task_definition()
+            .unwrap()
+            .deregistered_at()
+            .is_some()
+    );
     let inactive = ecs
         .list_task_definitions()
         .status(TaskDefinitionStatus::Inactive)
@@ -122,7 +169,11 @@ async fn revisions_describe_list_deregister_delete() {
 
     // Families: ACTIVE while any revision is; INACTIVE once none is.
     for revision in ["web:2", "web:3"] {
-        ecs.deregister_task_definition().task_definition(revision).send().await.unwrap();
+        ecs.deregister_task_definition()
+            .task_definition(revision)
+            .send()
+            .await
+            .unwrap();
     }
     let active = ecs.list_task_definition_families().send().await.unwrap();
     assert_eq!(active.families(), ["worker"]);
@@ -191,11 +242,20 @@ async fn invalid_task_definitions_are_refused_with_ecs_errors() {
     let error = ecs
         .register_task_definition()
         .family("bad")
-        .container_definitions(ContainerDefinition::builder().name("a").image("busybox").build())
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("a")
+                .image("busybox")
+                .build(),
+        )
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("ClientException"), "{error:?}");
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("ClientException"),
+        "{error:?}"
+    );
     // Two containers with one name.
     let error = ecs
         .register_task_definition()
@@ -254,8 +314,18 @@ async fn tags_on_clusters_and_task_definitions() {
         .send()
         .await
         .unwrap();
-    ecs.untag_resource().resource_arn(&cluster_arn).tag_keys("b").send().await.unwrap();
-    let tags = ecs.list_tags_for_resource().resource_arn(&cluster_arn).send().await.unwrap();
+    ecs.untag_resource()
+        .resource_arn(&cluster_arn)
+        .tag_keys("b")
+        .send()
+        .await
+        .unwrap();
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(&cluster_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tags().len(), 1);
     assert_eq!(tags.tags()[0].value(), Some("changed"));
 
@@ -277,7 +347,12 @@ async fn tags_on_clusters_and_task_definitions() {
         .send()
         .await
         .unwrap();
-    let tags = ecs.list_tags_for_resource().resource_arn(&definition_arn).send().await.unwrap();
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(&definition_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tags()[0].key(), Some("owner"));
 
     let error = ecs
@@ -286,8 +361,19 @@ async fn tags_on_clusters_and_task_definitions() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("ClusterNotFoundException"));
-    let error = ecs.list_tags_for_resource().resource_arn("garbage").send().await.unwrap_err();
-    assert_eq!(error_code(&error).as_deref(), Some("InvalidParameterException"));
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("ClusterNotFoundException")
+    );
+    let error = ecs
+        .list_tags_for_resource()
+        .resource_arn("garbage")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&error).as_deref(),
+        Some("InvalidParameterException")
+    );
     berth.stop().await;
 }

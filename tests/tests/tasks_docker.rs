@@ -9,8 +9,12 @@ use berth_e2e::{Berth, DriverChoice, wait_for_instances, wait_for_tasks};
 
 #[tokio::test]
 async fn a_task_runs_as_docker_containers_with_port_bindings() {
-    let docker = docker_client().await.expect("a Docker engine on /var/run/docker.sock");
-    ensure_busybox_image(&docker).await.expect("build the busybox test image");
+    let docker = docker_client()
+        .await
+        .expect("a Docker engine on /var/run/docker.sock");
+    ensure_busybox_image(&docker)
+        .await
+        .expect("build the busybox test image");
     let berth = Berth::start_with(None, Some(DriverChoice::docker())).await;
     let ecs = berth.ecs();
     wait_for_instances(&ecs, "default", 1).await;
@@ -42,7 +46,12 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
         .send()
         .await
         .unwrap();
-    let run = ecs.run_task().task_definition("docker-web").send().await.unwrap();
+    let run = ecs
+        .run_task()
+        .task_definition("docker-web")
+        .send()
+        .await
+        .unwrap();
     assert!(run.failures().is_empty(), "{:?}", run.failures());
     let arns = vec![run.tasks()[0].task_arn().unwrap().to_owned()];
     let running = wait_for_tasks(&ecs, "default", &arns, Duration::from_secs(60), |t| {
@@ -57,9 +66,17 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
             .and_then(|c| c.network_bindings().first().cloned())
             .unwrap_or_else(|| panic!("no binding for {name}: {running:#?}"))
     };
-    assert!(binding("web").host_port().unwrap() >= 49_153, "a dynamic port from the ephemeral range");
+    assert!(
+        binding("web").host_port().unwrap() >= 49_153,
+        "a dynamic port from the ephemeral range"
+    );
     assert_eq!(binding("static").host_port(), Some(18_423));
-    assert!(running[0].containers().iter().all(|c| c.runtime_id().is_some()));
+    assert!(
+        running[0]
+            .containers()
+            .iter()
+            .all(|c| c.runtime_id().is_some())
+    );
 
     ecs.stop_task().task(&arns[0]).send().await.unwrap();
     let stopped = wait_for_tasks(&ecs, "default", &arns, Duration::from_secs(60), |t| {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{ContainerDefinition, PlacementStrategy, PlacementStrategyType, TaskStopCode};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, PlacementStrategy, PlacementStrategyType, TaskStopCode,
+};
 use berth_e2e::{Berth, DriverChoice, error_code, wait_for_instances, wait_for_tasks};
 
 fn shell(name: &str, script: &str, memory: i32) -> ContainerDefinition {
@@ -41,14 +43,39 @@ async fn run_describe_stop_and_read_the_log() {
     let instance = &described.container_instances()[0];
     assert!(instance.agent_connected());
     assert_eq!(instance.status(), Some("ACTIVE"));
-    let cpu = instance.registered_resources().iter().find(|r| r.name() == Some("CPU")).unwrap();
+    let cpu = instance
+        .registered_resources()
+        .iter()
+        .find(|r| r.name() == Some("CPU"))
+        .unwrap();
     assert_eq!(cpu.integer_value() % 1024, 0);
-    assert!(instance.attributes().iter().any(|a| a.name() == "ecs.os-type" && a.value() == Some("linux")));
+    assert!(
+        instance
+            .attributes()
+            .iter()
+            .any(|a| a.name() == "ecs.os-type" && a.value() == Some("linux"))
+    );
 
-    register(&ecs, "sleeper", shell("main", "echo hello-from-berth; sleep 60", 32)).await;
-    let run = ecs.run_task().task_definition("sleeper").count(2).started_by("e2e").send().await.unwrap();
+    register(
+        &ecs,
+        "sleeper",
+        shell("main", "echo hello-from-berth; sleep 60", 32),
+    )
+    .await;
+    let run = ecs
+        .run_task()
+        .task_definition("sleeper")
+        .count(2)
+        .started_by("e2e")
+        .send()
+        .await
+        .unwrap();
     assert!(run.failures().is_empty(), "{:?}", run.failures());
-    let arns: Vec<String> = run.tasks().iter().map(|t| t.task_arn().unwrap().to_owned()).collect();
+    let arns: Vec<String> = run
+        .tasks()
+        .iter()
+        .map(|t| t.task_arn().unwrap().to_owned())
+        .collect();
     assert_eq!(arns.len(), 2);
     assert_eq!(run.tasks()[0].group(), Some("family:sleeper"));
 
@@ -56,20 +83,40 @@ async fn run_describe_stop_and_read_the_log() {
         t.last_status() == Some("RUNNING")
     })
     .await;
-    assert!(running.iter().all(|t| t.started_at().is_some() && t.container_instance_arn() == Some(&instances[0])));
+    assert!(
+        running
+            .iter()
+            .all(|t| t.started_at().is_some() && t.container_instance_arn() == Some(&instances[0]))
+    );
     let listed = ecs.list_tasks().started_by("e2e").send().await.unwrap();
     assert_eq!(listed.task_arns().len(), 2);
 
     // The container's output is in the agent's log file for it.
     let task_id = arns[0].rsplit('/').next().unwrap();
-    let log = berth.data_dir.path().join(format!("agent/tasks/{task_id}/main.log"));
+    let log = berth
+        .data_dir
+        .path()
+        .join(format!("agent/tasks/{task_id}/main.log"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("hello-from-berth") {
-        assert!(tokio::time::Instant::now() < deadline, "no output in {}", log.display());
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("hello-from-berth")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no output in {}",
+            log.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let stopped = ecs.stop_task().task(&arns[0]).reason("e2e says stop").send().await.unwrap();
+    let stopped = ecs
+        .stop_task()
+        .task(&arns[0])
+        .reason("e2e says stop")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stopped.task().unwrap().desired_status(), Some("STOPPED"));
     let stopped = wait_for_tasks(&ecs, "default", &arns[..1], Duration::from_secs(40), |t| {
         t.last_status() == Some("STOPPED")
@@ -77,7 +124,12 @@ async fn run_describe_stop_and_read_the_log() {
     .await;
     assert_eq!(stopped[0].stop_code(), Some(&TaskStopCode::UserInitiated));
     assert_eq!(stopped[0].stopped_reason(), Some("e2e says stop"));
-    let stopped_list = ecs.list_tasks().desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped).send().await.unwrap();
+    let stopped_list = ecs
+        .list_tasks()
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stopped_list.task_arns(), &arns[..1]);
     berth.stop().await;
 }
@@ -90,13 +142,21 @@ async fn essential_exits_failures_attributes_and_draining() {
 
     // An essential container exiting stops the task, with its exit code.
     register(&ecs, "quitter", shell("main", "exit 3", 16)).await;
-    let run = ecs.run_task().task_definition("quitter").send().await.unwrap();
+    let run = ecs
+        .run_task()
+        .task_definition("quitter")
+        .send()
+        .await
+        .unwrap();
     let arns = vec![run.tasks()[0].task_arn().unwrap().to_owned()];
     let stopped = wait_for_tasks(&ecs, "default", &arns, Duration::from_secs(20), |t| {
         t.last_status() == Some("STOPPED")
     })
     .await;
-    assert_eq!(stopped[0].stop_code(), Some(&TaskStopCode::EssentialContainerExited));
+    assert_eq!(
+        stopped[0].stop_code(),
+        Some(&TaskStopCode::EssentialContainerExited)
+    );
     assert_eq!(stopped[0].containers()[0].exit_code(), Some(3));
 
     // More memory than the host has: a RESOURCE:MEMORY failure, no task.
@@ -120,9 +180,19 @@ async fn essential_exits_failures_attributes_and_draining() {
         .send()
         .await
         .unwrap();
-    let blue = ecs.list_container_instances().filter("attribute:stack == blue").send().await.unwrap();
+    let blue = ecs
+        .list_container_instances()
+        .filter("attribute:stack == blue")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(blue.container_instance_arns(), &instances[..]);
-    let red = ecs.list_container_instances().filter("attribute:stack == red").send().await.unwrap();
+    let red = ecs
+        .list_container_instances()
+        .filter("attribute:stack == red")
+        .send()
+        .await
+        .unwrap();
     assert!(red.container_instance_arns().is_empty());
     let listed = ecs
         .list_attributes()
@@ -132,8 +202,16 @@ async fn essential_exits_failures_attributes_and_draining() {
         .await
         .unwrap();
     assert_eq!(listed.attributes()[0].value(), Some("blue"));
-    let bad = ecs.list_container_instances().filter("attribute:stack ==").send().await.unwrap_err();
-    assert_eq!(error_code(&bad).as_deref(), Some("InvalidParameterException"));
+    let bad = ecs
+        .list_container_instances()
+        .filter("attribute:stack ==")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&bad).as_deref(),
+        Some("InvalidParameterException")
+    );
 
     // A DRAINING instance takes no new task.
     ecs.update_container_instances_state()
@@ -146,7 +224,11 @@ async fn essential_exits_failures_attributes_and_draining() {
     let run = ecs
         .run_task()
         .task_definition("later")
-        .placement_strategy(PlacementStrategy::builder().r#type(PlacementStrategyType::Random).build())
+        .placement_strategy(
+            PlacementStrategy::builder()
+                .r#type(PlacementStrategyType::Random)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -169,12 +251,28 @@ async fn the_aws_cli_runs_and_waits_for_tasks() {
         ])
         .await;
     berth_e2e::cli_json(&registered);
-    let run = berth_e2e::cli_json(&berth.aws_cli(&["run-task", "--task-definition", "cli"]).await);
+    let run = berth_e2e::cli_json(
+        &berth
+            .aws_cli(&["run-task", "--task-definition", "cli"])
+            .await,
+    );
     let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
-    let waited = berth.aws_cli(&["wait", "tasks-running", "--tasks", &arn]).await;
-    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    let waited = berth
+        .aws_cli(&["wait", "tasks-running", "--tasks", &arn])
+        .await;
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     berth_e2e::cli_json(&berth.aws_cli(&["stop-task", "--task", &arn]).await);
-    let waited = berth.aws_cli(&["wait", "tasks-stopped", "--tasks", &arn]).await;
-    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    let waited = berth
+        .aws_cli(&["wait", "tasks-stopped", "--tasks", &arn])
+        .await;
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     berth.stop().await;
 }

@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use berth_api_gateway::read_model::GatewayProjection;
-use berth_events::{
-    Aggregate, ClusterCreated, ClusterUpdated, EventMeta, ResourceTagged, Tag, TaskDefinitionDeregistered,
-    TaskDefinitionRegistered,
-};
 use berth_eventlog::{Append, EventLog};
+use berth_events::{
+    Aggregate, ClusterCreated, ClusterUpdated, EventMeta, ResourceTagged, Tag,
+    TaskDefinitionDeregistered, TaskDefinitionRegistered,
+};
 use berth_projection::{ProjectionRunner, ReadModel, RunnerOptions};
 use berth_testkit::TestNats;
 use serde_json::json;
@@ -38,12 +38,19 @@ async fn fill(log: &EventLog) -> u64 {
             },
             EventMeta::new(),
         ));
-        appends.push(Append::new(Aggregate::Cluster(name.clone()), ClusterUpdated::default(), EventMeta::new()));
+        appends.push(Append::new(
+            Aggregate::Cluster(name.clone()),
+            ClusterUpdated::default(),
+            EventMeta::new(),
+        ));
         appends.push(Append::new(
             Aggregate::Cluster(name.clone()),
             ResourceTagged {
                 resource_arn: format!("arn:aws:ecs:us-east-1:000000000000:cluster/{name}"),
-                tags: vec![Tag { key: "team".into(), value: "web".into() }],
+                tags: vec![Tag {
+                    key: "team".into(),
+                    value: "web".into(),
+                }],
             },
             EventMeta::new(),
         ));
@@ -61,13 +68,21 @@ async fn fill(log: &EventLog) -> u64 {
             });
             appends.push(Append::new(
                 Aggregate::TaskDefinitionFamily(family.clone()),
-                TaskDefinitionRegistered { family, revision, definition, tags: vec![], registered_by: None },
+                TaskDefinitionRegistered {
+                    family,
+                    revision,
+                    definition,
+                    tags: vec![],
+                    registered_by: None,
+                },
                 EventMeta::new(),
             ));
             if revision % 10 == 0 {
                 appends.push(Append::new(
                     Aggregate::TaskDefinitionFamily(format!("family-{f}")),
-                    TaskDefinitionDeregistered { revision: revision - 1 },
+                    TaskDefinitionDeregistered {
+                        revision: revision - 1,
+                    },
                     EventMeta::new(),
                 ));
             }
@@ -86,7 +101,10 @@ async fn replay(log: &EventLog, label: &str, url: &str, events: u64) {
         log.clone(),
         read_model,
         GatewayProjection,
-        RunnerOptions { rebuild: true, ..RunnerOptions::default() },
+        RunnerOptions {
+            rebuild: true,
+            ..RunnerOptions::default()
+        },
     )
     .await
     .unwrap();
@@ -96,7 +114,10 @@ async fn replay(log: &EventLog, label: &str, url: &str, events: u64) {
     let task = tokio::spawn(runner.run(async move {
         let _ = stopped.await;
     }));
-    handle.wait_for(events, Duration::from_secs(600)).await.unwrap();
+    handle
+        .wait_for(events, Duration::from_secs(600))
+        .await
+        .unwrap();
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "rebuild into {label:<10} {events:>7} events in {seconds:>6.2} s = {:>9.0} events/s",
@@ -134,7 +155,18 @@ async fn main() {
     replay(&log, "SQLite", &sqlite, events).await;
     replay(&log, "SQLite", &sqlite, events).await;
     match std::env::var(berth_testkit::POSTGRES_URL_VAR) {
-        Ok(_) => replay(&log, "PostgreSQL", &berth_testkit::postgres_database().await, events).await,
-        Err(_) => println!("PostgreSQL: skipped (set {})", berth_testkit::POSTGRES_URL_VAR),
+        Ok(_) => {
+            replay(
+                &log,
+                "PostgreSQL",
+                &berth_testkit::postgres_database().await,
+                events,
+            )
+            .await
+        }
+        Err(_) => println!(
+            "PostgreSQL: skipped (set {})",
+            berth_testkit::POSTGRES_URL_VAR
+        ),
     }
 }

@@ -57,7 +57,9 @@ pub fn parse(arn: &str) -> Option<Resource> {
     };
     let (kind, path) = rest.split_once('/')?;
     match kind {
-        "cluster" if !path.is_empty() && !path.contains('/') => Some(Resource::Cluster(path.to_owned())),
+        "cluster" if !path.is_empty() && !path.contains('/') => {
+            Some(Resource::Cluster(path.to_owned()))
+        }
         "task-definition" => {
             let (family, revision) = path.rsplit_once(':')?;
             Some(Resource::TaskDefinition {
@@ -104,7 +106,10 @@ mod tests {
             region: "eu-west-1".into(),
             account_id: "123456789012".into(),
         };
-        assert_eq!(parse(&context.cluster("prod")), Some(Resource::Cluster("prod".into())));
+        assert_eq!(
+            parse(&context.cluster("prod")),
+            Some(Resource::Cluster("prod".into()))
+        );
         assert_eq!(
             parse(&context.task_definition("web", 12)),
             Some(Resource::TaskDefinition {
@@ -121,7 +126,12 @@ mod tests {
         );
         assert_eq!(cluster_name("default").as_deref(), Some("default"));
         assert_eq!(cluster_name(&context.cluster("x")).as_deref(), Some("x"));
-        for bad in ["arn:aws:s3:::bucket", "arn:aws:ecs:r:a:cluster/", "arn:aws:ecs:r:a:task-definition/x:y", "nope"] {
+        for bad in [
+            "arn:aws:s3:::bucket",
+            "arn:aws:ecs:r:a:cluster/",
+            "arn:aws:ecs:r:a:task-definition/x:y",
+            "nope",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

@@ -16,7 +16,11 @@ struct Args {
     nats_url: String,
     #[arg(long, env = "BERTH_API_ADDR", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
-    #[arg(long, env = "BERTH_READ_MODEL_URL", default_value = "sqlite://api-gateway.db")]
+    #[arg(
+        long,
+        env = "BERTH_READ_MODEL_URL",
+        default_value = "sqlite://api-gateway.db"
+    )]
     read_model_url: String,
     #[arg(long, env = "BERTH_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
@@ -32,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = berth_telemetry::init("berth-api-gateway");
     // BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY and BERTH_CREDENTIALS_FILE.
     let keys = KeyStore::from_env().context("loading credentials")?;
-    anyhow::ensure!(!keys.is_empty(), "no credentials: set BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY");
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "no credentials: set BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY"
+    );
     let log = EventLog::connect(&args.nats_url, &LogConfig::default()).await?;
     let options = ApiGatewayOptions {
         account_id: args.account_id,

@@ -62,8 +62,10 @@ pub struct ClusterCounts {
 }
 
 pub async fn cluster_counts(gateway: &Gateway, name: &str) -> ApiResult<ClusterCounts> {
-    let registered_container_instances = instance_queries::count_registered(gateway.db(), name).await?;
-    let (pending_tasks, running_tasks) = task_counts::pending_and_running(gateway.db(), name).await?;
+    let registered_container_instances =
+        instance_queries::count_registered(gateway.db(), name).await?;
+    let (pending_tasks, running_tasks) =
+        task_counts::pending_and_running(gateway.db(), name).await?;
     Ok(ClusterCounts {
         registered_container_instances,
         running_tasks,
@@ -175,7 +177,10 @@ pub fn task_definition(caller: &Caller, row: &TaskDefinitionRow) -> Value {
     object.insert("family".into(), json!(row.family));
     object.insert("revision".into(), json!(row.revision));
     object.insert("status".into(), json!(row.status));
-    object.insert("registeredAt".into(), json!(row.registered_at.as_epoch_seconds()));
+    object.insert(
+        "registeredAt".into(),
+        json!(row.registered_at.as_epoch_seconds()),
+    );
     if let Some(by) = &row.registered_by {
         object.insert("registeredBy".into(), json!(by));
     }
@@ -207,9 +212,12 @@ pub struct InstanceUsage {
 
 /// Usage per instance id, from the cluster's tasks that are not stopped.
 pub fn usage_by_instance(tasks: &[TaskRow]) -> std::collections::HashMap<String, InstanceUsage> {
-    let mut usage: std::collections::HashMap<String, InstanceUsage> = std::collections::HashMap::new();
+    let mut usage: std::collections::HashMap<String, InstanceUsage> =
+        std::collections::HashMap::new();
     for task in tasks {
-        let Some(instance) = &task.container_instance_id else { continue };
+        let Some(instance) = &task.container_instance_id else {
+            continue;
+        };
         let entry = usage.entry(instance.clone()).or_default();
         if task.last_status == "RUNNING" {
             entry.running += 1;
@@ -245,10 +253,25 @@ fn resources(cpu: i64, memory: i64, tcp: &[u16], udp: &[u16]) -> Value {
 }
 
 /// A ContainerInstance shape.
-pub fn container_instance(caller: &Caller, row: &InstanceRow, usage: &InstanceUsage, include_tags: bool) -> Value {
+pub fn container_instance(
+    caller: &Caller,
+    row: &InstanceRow,
+    usage: &InstanceUsage,
+    include_tags: bool,
+) -> Value {
     let registered = &row.doc.resources;
-    let reserved_tcp: Vec<u16> = registered.reserved_tcp_ports.iter().chain(&usage.tcp_ports).copied().collect();
-    let reserved_udp: Vec<u16> = registered.reserved_udp_ports.iter().chain(&usage.udp_ports).copied().collect();
+    let reserved_tcp: Vec<u16> = registered
+        .reserved_tcp_ports
+        .iter()
+        .chain(&usage.tcp_ports)
+        .copied()
+        .collect();
+    let reserved_udp: Vec<u16> = registered
+        .reserved_udp_ports
+        .iter()
+        .chain(&usage.udp_ports)
+        .copied()
+        .collect();
     let attributes: Vec<Value> = row
         .attributes()
         .iter()
@@ -336,11 +359,10 @@ pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
             container
         })
         .collect();
-    let overrides = row
-        .doc
-        .overrides
-        .clone()
-        .unwrap_or_else(|| json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}));
+    let overrides =
+        row.doc.overrides.clone().unwrap_or_else(
+            || json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+        );
     let mut task = json!({
         "taskArn": task_arn,
         "clusterArn": arns.cluster(&row.cluster),
@@ -363,19 +385,37 @@ pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
     });
     let object = task.as_object_mut().expect("a JSON object");
     if let Some(instance) = &row.container_instance_id {
-        object.insert("containerInstanceArn".into(), json!(arns.container_instance(&row.cluster, instance)));
+        object.insert(
+            "containerInstanceArn".into(),
+            json!(arns.container_instance(&row.cluster, instance)),
+        );
     }
     for (key, value) in [
         ("startedBy", row.started_by.clone().map(Value::from)),
         ("stopCode", row.doc.stop_code.clone().map(Value::from)),
-        ("stoppedReason", row.doc.stopped_reason.clone().map(Value::from)),
-        ("connectivityAt", seconds(row.doc.connectivity_at).map(Value::from)),
-        ("pullStartedAt", seconds(row.doc.pull_started_at).map(Value::from)),
-        ("pullStoppedAt", seconds(row.doc.pull_stopped_at).map(Value::from)),
+        (
+            "stoppedReason",
+            row.doc.stopped_reason.clone().map(Value::from),
+        ),
+        (
+            "connectivityAt",
+            seconds(row.doc.connectivity_at).map(Value::from),
+        ),
+        (
+            "pullStartedAt",
+            seconds(row.doc.pull_started_at).map(Value::from),
+        ),
+        (
+            "pullStoppedAt",
+            seconds(row.doc.pull_stopped_at).map(Value::from),
+        ),
         ("startedAt", seconds(row.doc.started_at).map(Value::from)),
         ("stoppingAt", seconds(row.doc.stopping_at).map(Value::from)),
         ("stoppedAt", seconds(row.doc.stopped_at).map(Value::from)),
-        ("executionStoppedAt", seconds(row.doc.stopped_at).map(Value::from)),
+        (
+            "executionStoppedAt",
+            seconds(row.doc.stopped_at).map(Value::from),
+        ),
     ] {
         if let Some(value) = value {
             object.insert(key.into(), value);

@@ -6,10 +6,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use berth_aws_protocol::json::{AwsJsonHandler, AwsJsonRouter, BoxFuture, HandlerResult, Reply, RequestContext, ServiceSpec};
+use berth_aws_protocol::json::{
+    AwsJsonHandler, AwsJsonRouter, BoxFuture, HandlerResult, Reply, RequestContext, ServiceSpec,
+};
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_eventlog::EventLog;
-use berth_projection::{ProjectionError, ProjectionHandle, ProjectionRunner, ReadModel, RunnerOptions};
+use berth_projection::{
+    ProjectionError, ProjectionHandle, ProjectionRunner, ReadModel, RunnerOptions,
+};
 use bytes_compat::Bytes;
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -43,7 +47,10 @@ pub struct ApiGateway {
 
 impl ApiGateway {
     /// Opens the read model and prepares its projection.
-    pub async fn build(log: EventLog, options: &ApiGatewayOptions) -> Result<Self, ProjectionError> {
+    pub async fn build(
+        log: EventLog,
+        options: &ApiGatewayOptions,
+    ) -> Result<Self, ProjectionError> {
         let read_model = ReadModel::open(&options.read_model_url).await?;
         let runner = ProjectionRunner::new(
             log.clone(),
@@ -114,7 +121,10 @@ pub fn health_router(projections: Vec<ProjectionHandle>) -> Router {
                 if lagging.is_empty() {
                     (StatusCode::OK, "ok\n".to_owned())
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, format!("catching up: {}\n", lagging.join(", ")))
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("catching up: {}\n", lagging.join(", ")),
+                    )
                 }
             }
         }),
@@ -126,7 +136,12 @@ struct EcsHandler {
 }
 
 impl AwsJsonHandler for EcsHandler {
-    fn handle<'a>(&'a self, ctx: RequestContext, operation: &'a str, body: Bytes) -> BoxFuture<'a, HandlerResult> {
+    fn handle<'a>(
+        &'a self,
+        ctx: RequestContext,
+        operation: &'a str,
+        body: Bytes,
+    ) -> BoxFuture<'a, HandlerResult> {
         let span = tracing::info_span!("ecs", operation, request_id = %ctx.request_id);
         Box::pin(
             async move {

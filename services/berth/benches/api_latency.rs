@@ -44,25 +44,40 @@ async fn main() {
         agent_heartbeat_timeout: std::time::Duration::from_secs(2),
         local_agent,
     };
-    let control_plane = ControlPlane::start(config, KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY))
-        .await
-        .unwrap();
+    let control_plane = ControlPlane::start(
+        config,
+        KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+    )
+    .await
+    .unwrap();
     let ecs = ecs_client(&control_plane.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
 
     // Warm up connections and caches.
     for i in 0..50 {
-        ecs.create_cluster().cluster_name(format!("warm-{i}")).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(format!("warm-{i}"))
+            .send()
+            .await
+            .unwrap();
     }
     let mut creates = Vec::with_capacity(REQUESTS);
     for i in 0..REQUESTS {
         let started = Instant::now();
-        ecs.create_cluster().cluster_name(format!("c-{i}")).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(format!("c-{i}"))
+            .send()
+            .await
+            .unwrap();
         creates.push(started.elapsed());
     }
     let mut describes = Vec::with_capacity(REQUESTS);
     for i in 0..REQUESTS {
         let started = Instant::now();
-        ecs.describe_clusters().clusters(format!("c-{i}")).send().await.unwrap();
+        ecs.describe_clusters()
+            .clusters(format!("c-{i}"))
+            .send()
+            .await
+            .unwrap();
         describes.push(started.elapsed());
     }
     report("CreateCluster", creates);

@@ -16,8 +16,8 @@ use berth::{ControlPlane, ControlPlaneConfig, RunningControlPlane};
 use berth_agent::DriverChoice;
 use berth_agent::simulate::{FleetConfig, run_fleet};
 use berth_aws_protocol::sigv4::KeyStore;
-use berth_events::Event;
 use berth_eventlog::{EventLog, LogConfig};
+use berth_events::Event;
 use berth_testkit::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, ecs_client};
 use futures::StreamExt;
 
@@ -26,7 +26,10 @@ const CLIENTS: usize = 32;
 const LATENCY_SAMPLES: usize = 300;
 const TOKEN: &str = "bench-token";
 
-async fn control_plane(data_dir: &std::path::Path, local_agent: Option<DriverChoice>) -> RunningControlPlane {
+async fn control_plane(
+    data_dir: &std::path::Path,
+    local_agent: Option<DriverChoice>,
+) -> RunningControlPlane {
     let config = ControlPlaneConfig {
         data_dir: data_dir.to_owned(),
         nats_url: None,
@@ -41,9 +44,12 @@ async fn control_plane(data_dir: &std::path::Path, local_agent: Option<DriverCho
         agent_heartbeat_timeout: Duration::from_secs(60),
         local_agent,
     };
-    ControlPlane::start(config, KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY))
-        .await
-        .unwrap()
+    ControlPlane::start(
+        config,
+        KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+    )
+    .await
+    .unwrap()
 }
 
 fn container(script: &str) -> ContainerDefinition {
@@ -59,13 +65,25 @@ fn container(script: &str) -> ContainerDefinition {
 
 async fn placement_throughput() {
     // BERTH_BENCH_TASKS overrides the number of tasks (a multiple of CLIENTS × 10).
-    let tasks: usize = std::env::var("BERTH_BENCH_TASKS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let tasks: usize = std::env::var("BERTH_BENCH_TASKS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
     let data_dir = tempfile::tempdir().unwrap();
     let berth = control_plane(data_dir.path(), None).await;
     let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
-    ecs.create_cluster().cluster_name("fleet").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("fleet")
+        .send()
+        .await
+        .unwrap();
 
-    let mut fleet = FleetConfig::new(AGENTS, "fleet", format!("ws://{}", berth.agent_gateway_addr), TOKEN);
+    let mut fleet = FleetConfig::new(
+        AGENTS,
+        "fleet",
+        format!("ws://{}", berth.agent_gateway_addr),
+        TOKEN,
+    );
     fleet.zones = vec!["a".into(), "b".into(), "c".into()];
     fleet.progress_interval = Duration::from_secs(3600);
     let (stop_fleet, fleet_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -74,13 +92,21 @@ async fn placement_throughput() {
     }));
     let started = Instant::now();
     loop {
-        let described = ecs.describe_clusters().clusters("fleet").send().await.unwrap();
+        let described = ecs
+            .describe_clusters()
+            .clusters("fleet")
+            .send()
+            .await
+            .unwrap();
         if described.clusters()[0].registered_container_instances_count() as usize >= AGENTS {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("{AGENTS} simulated agents registered in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "{AGENTS} simulated agents registered in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     ecs.register_task_definition()
         .family("tiny")
         .container_definitions(container("sleep 3600"))
@@ -89,7 +115,9 @@ async fn placement_throughput() {
         .unwrap();
 
     // Count TaskPlaced events in the log as they land.
-    let log = EventLog::connect(&berth.nats_url, &LogConfig::default()).await.unwrap();
+    let log = EventLog::connect(&berth.nats_url, &LogConfig::default())
+        .await
+        .unwrap();
     let from = log.last_sequence().await.unwrap() + 1;
     let mut events = log.subscribe(from).await.unwrap();
     let placed = tokio::spawn(async move {
@@ -109,7 +137,13 @@ async fn placement_throughput() {
             let ecs = ecs.clone();
             tokio::spawn(async move {
                 for _ in 0..tasks / CLIENTS / 10 {
-                    ecs.run_task().cluster("fleet").task_definition("tiny").count(10).send().await.unwrap();
+                    ecs.run_task()
+                        .cluster("fleet")
+                        .task_definition("tiny")
+                        .count(10)
+                        .send()
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -148,24 +182,45 @@ async fn running_latency() {
 
     // When each task was first reported RUNNING, from the log.
     let running: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let log = EventLog::connect(&berth.nats_url, &LogConfig::default()).await.unwrap();
-    let mut events = log.subscribe(log.last_sequence().await.unwrap() + 1).await.unwrap();
+    let log = EventLog::connect(&berth.nats_url, &LogConfig::default())
+        .await
+        .unwrap();
+    let mut events = log
+        .subscribe(log.last_sequence().await.unwrap() + 1)
+        .await
+        .unwrap();
     let seen = running.clone();
     tokio::spawn(async move {
         while let Some(Ok(recorded)) = events.next().await {
-            if let (berth_events::Aggregate::Task { id, .. }, Some(Event::TaskStateReported(report))) =
-                (&recorded.aggregate, &recorded.event)
+            if let (
+                berth_events::Aggregate::Task { id, .. },
+                Some(Event::TaskStateReported(report)),
+            ) = (&recorded.aggregate, &recorded.event)
                 && report.last_status == "RUNNING"
             {
-                seen.lock().unwrap().entry(id.clone()).or_insert_with(Instant::now);
+                seen.lock()
+                    .unwrap()
+                    .entry(id.clone())
+                    .or_insert_with(Instant::now);
             }
         }
     });
     let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
     for _ in 0..LATENCY_SAMPLES {
         let sent = Instant::now();
-        let run = ecs.run_task().task_definition("quick").send().await.unwrap();
-        let id = run.tasks()[0].task_arn().unwrap().rsplit('/').next().unwrap().to_owned();
+        let run = ecs
+            .run_task()
+            .task_definition("quick")
+            .send()
+            .await
+            .unwrap();
+        let id = run.tasks()[0]
+            .task_arn()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
         loop {
             if let Some(at) = running.lock().unwrap().get(&id) {
                 samples.push(*at - sent);
@@ -175,7 +230,9 @@ async fn running_latency() {
         }
     }
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3;
+    let at = |q: f64| {
+        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3
+    };
     println!(
         "RunTask to RUNNING (process driver): n={} p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         samples.len(),
@@ -190,7 +247,9 @@ async fn running_latency() {
 async fn main() {
     let _telemetry = berth_telemetry::init("bench");
     // `cargo bench -p berth --bench tasks -- latency` (or `throughput`) runs one part.
-    let only = std::env::args().skip(1).find(|a| a == "latency" || a == "throughput");
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| a == "latency" || a == "throughput");
     if only.as_deref() != Some("throughput") {
         running_latency().await;
     }

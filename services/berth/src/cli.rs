@@ -11,7 +11,11 @@ use berth_agent::DriverChoice;
 use crate::{ControlPlane, ControlPlaneConfig, load_agent_token, load_key_store};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "Berth: an ECS-compatible container orchestrator")]
+#[command(
+    name = "berth",
+    version,
+    about = "Berth: an ECS-compatible container orchestrator"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -68,9 +72,13 @@ pub struct UpArgs {
 /// `500ms`, `30s`, `2m`, `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("not a duration: {text}"))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text}"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "s" | "" => Ok(Duration::from_secs(number)),
@@ -89,7 +97,11 @@ fn local_agent_driver(asked: Option<&str>) -> anyhow::Result<Option<DriverChoice
         Some(other) => anyhow::bail!("--agent-driver must be docker, process or none, not {other}"),
         None => {
             let docker = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
-            Ok(Some(if docker { DriverChoice::docker() } else { DriverChoice::Process }))
+            Ok(Some(if docker {
+                DriverChoice::docker()
+            } else {
+                DriverChoice::Process
+            }))
         }
     }
 }

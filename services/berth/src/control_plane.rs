@@ -10,9 +10,9 @@ use berth_agent::{AgentConfig, DriverChoice};
 use berth_agent_gateway::{AgentGateway, AgentGatewayOptions};
 use berth_api_gateway::{ApiGateway, ApiGatewayOptions, health_router};
 use berth_aws_protocol::sigv4::KeyStore;
-use berth_scheduler::{Scheduler, SchedulerOptions};
 use berth_eventlog::local_server::{LocalNatsServer, LocalServerOptions};
 use berth_eventlog::{EventLog, LogConfig};
+use berth_scheduler::{Scheduler, SchedulerOptions};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info};
@@ -50,7 +50,10 @@ impl ControlPlaneConfig {
     fn read_model_url(&self, service: &str) -> String {
         match &self.read_model_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join(format!("{service}.db")).display()
+            ),
         }
     }
 }
@@ -69,7 +72,10 @@ pub struct RunningControlPlane {
 }
 
 impl ControlPlane {
-    pub async fn start(config: ControlPlaneConfig, keys: KeyStore) -> anyhow::Result<RunningControlPlane> {
+    pub async fn start(
+        config: ControlPlaneConfig,
+        keys: KeyStore,
+    ) -> anyhow::Result<RunningControlPlane> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let (nats, nats_url) = match &config.nats_url {
@@ -111,8 +117,10 @@ impl ControlPlane {
         .await
         .context("starting scheduler")?;
 
-        let mut agent_gateway_options =
-            AgentGatewayOptions::new(config.agent_token.clone(), config.read_model_url("agent-gateway"));
+        let mut agent_gateway_options = AgentGatewayOptions::new(
+            config.agent_token.clone(),
+            config.read_model_url("agent-gateway"),
+        );
         agent_gateway_options.rebuild = config.rebuild;
         agent_gateway_options.account_id = config.account_id.clone();
         agent_gateway_options.heartbeat_timeout = config.agent_heartbeat_timeout;
@@ -121,10 +129,16 @@ impl ControlPlane {
             .context("starting agent-gateway")?;
         let agent_listener = tokio::net::TcpListener::bind(config.agent_gateway_addr)
             .await
-            .with_context(|| format!("binding the agent gateway to {}", config.agent_gateway_addr))?;
+            .with_context(|| {
+                format!("binding the agent gateway to {}", config.agent_gateway_addr)
+            })?;
         let agent_gateway_addr = agent_listener.local_addr()?;
 
-        let projections = vec![api_gateway.projection(), scheduler.projection(), agent_gateway.projection()];
+        let projections = vec![
+            api_gateway.projection(),
+            scheduler.projection(),
+            agent_gateway.projection(),
+        ];
         let router = api_gateway
             .router(Arc::new(keys), config.body_limit)
             .merge(health_router(projections));
@@ -175,7 +189,9 @@ impl ControlPlane {
 }
 
 /// A future that completes when the control plane is told to stop.
-fn stop_signal(shutdown: &watch::Sender<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+fn stop_signal(
+    shutdown: &watch::Sender<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut receiver = shutdown.subscribe();
     async move {
         let _ = receiver.wait_for(|stop| *stop).await;

@@ -24,7 +24,8 @@ pub fn load_key_store(
     data_dir: &Path,
 ) -> anyhow::Result<(KeyStore, Credentials)> {
     let generated = data_dir.join("credentials");
-    let mut keys = KeyStore::from_env().context("reading BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY")?;
+    let mut keys =
+        KeyStore::from_env().context("reading BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY")?;
     if let Some(file) = credentials_file {
         keys.load_credentials_file(file)
             .with_context(|| format!("reading credentials file {}", file.display()))?;
@@ -32,7 +33,10 @@ pub fn load_key_store(
     if keys.is_empty() {
         if !generated.exists() {
             let pair = Credentials {
-                access_key_id: format!("BERTH{}", random_chars(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+                access_key_id: format!(
+                    "BERTH{}",
+                    random_chars(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+                ),
                 secret_access_key: random_chars(
                     40,
                     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",

@@ -18,7 +18,11 @@ struct BerthProcess {
 
 impl BerthProcess {
     async fn start(data_dir: &Path, extra: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("up")
             .arg("--data-dir")
@@ -76,7 +80,9 @@ impl BerthProcess {
 }
 
 async fn health_status(port: u16) -> Option<u16> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
         .await
@@ -87,14 +93,23 @@ async fn health_status(port: u16) -> Option<u16> {
 }
 
 fn container(image: &str) -> ContainerDefinition {
-    ContainerDefinition::builder().name("app").image(image).memory(64).build()
+    ContainerDefinition::builder()
+        .name("app")
+        .image(image)
+        .memory(64)
+        .build()
 }
 
 async fn all_cluster_arns(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
-        let page = ecs.list_clusters().set_next_token(token).send().await.unwrap();
+        let page = ecs
+            .list_clusters()
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
         arns.extend(page.cluster_arns().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -134,7 +149,11 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     berth.sigkill().await;
     let acknowledged = writer.await.unwrap();
-    assert!(acknowledged.len() > 5, "the writer barely ran: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 5,
+        "the writer barely ran: {}",
+        acknowledged.len()
+    );
 
     let berth = BerthProcess::start(data_dir.path(), &[]).await;
     let listed = all_cluster_arns(&berth.ecs()).await;
@@ -220,7 +239,11 @@ async fn deleted_read_models_are_rebuilt_from_the_log() {
             .await
             .unwrap();
     }
-    ecs.deregister_task_definition().task_definition("web:1").send().await.unwrap();
+    ecs.deregister_task_definition()
+        .task_definition("web:1")
+        .send()
+        .await
+        .unwrap();
     ecs.tag_resource()
         .resource_arn("arn:aws:ecs:eu-west-1:000000000000:task-definition/web:2")
         .tags(Tag::builder().key("pinned").value("yes").build())
@@ -233,7 +256,10 @@ async fn deleted_read_models_are_rebuilt_from_the_log() {
     let mut removed = 0;
     for entry in std::fs::read_dir(data_dir.path()).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "db" || e == "db-wal" || e == "db-shm") {
+        if path
+            .extension()
+            .is_some_and(|e| e == "db" || e == "db-wal" || e == "db-shm")
+        {
             std::fs::remove_file(&path).unwrap();
             removed += 1;
         }

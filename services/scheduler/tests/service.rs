@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use berth_events::{
-    AgentConnected, AgentDisconnected, Aggregate, Attribute, ContainerInstanceRegistered, Event, EventMeta,
-    InstanceResources, Strategy, TaskRequested, TaskStateReported,
-};
 use berth_eventlog::{Append, EventLog};
+use berth_events::{
+    AgentConnected, AgentDisconnected, Aggregate, Attribute, ContainerInstanceRegistered, Event,
+    EventMeta, InstanceResources, Strategy, TaskRequested, TaskStateReported,
+};
 use berth_scheduler::{Scheduler, SchedulerOptions};
 use berth_testkit::TestNats;
 use futures::StreamExt;
@@ -16,19 +16,38 @@ use serde_json::json;
 const CLUSTER: &str = "prod";
 
 async fn register(log: &EventLog, id: &str, zone: &str, memory_mib: u32) {
-    let aggregate = Aggregate::ContainerInstance { cluster: CLUSTER.into(), id: id.into() };
+    let aggregate = Aggregate::ContainerInstance {
+        cluster: CLUSTER.into(),
+        id: id.into(),
+    };
     let registered = ContainerInstanceRegistered {
         instance_id: id.into(),
         ec2_instance_id: format!("host-{id}"),
-        resources: InstanceResources { cpu_units: 4096, memory_mib, reserved_tcp_ports: vec![22], reserved_udp_ports: vec![] },
-        attributes: vec![Attribute { name: "ecs.availability-zone".into(), value: Some(zone.into()) }],
+        resources: InstanceResources {
+            cpu_units: 4096,
+            memory_mib,
+            reserved_tcp_ports: vec![22],
+            reserved_udp_ports: vec![],
+        },
+        attributes: vec![Attribute {
+            name: "ecs.availability-zone".into(),
+            value: Some(zone.into()),
+        }],
         agent_version: "test".into(),
         driver: "process".into(),
     };
-    log.append(Append::new(aggregate.clone(), registered, EventMeta::new())).await.unwrap();
-    log.append(Append::new(aggregate, AgentConnected { gateway_id: "test".into() }, EventMeta::new()))
+    log.append(Append::new(aggregate.clone(), registered, EventMeta::new()))
         .await
         .unwrap();
+    log.append(Append::new(
+        aggregate,
+        AgentConnected {
+            gateway_id: "test".into(),
+        },
+        EventMeta::new(),
+    ))
+    .await
+    .unwrap();
 }
 
 async fn request(log: &EventLog, id: &str, memory_mib: u32, strategy: Vec<Strategy>) {
@@ -49,15 +68,34 @@ async fn request(log: &EventLog, id: &str, memory_mib: u32, strategy: Vec<Strate
         tags: vec![],
         request_id: "r".into(),
     };
-    log.append(Append::new(Aggregate::Task { cluster: CLUSTER.into(), id: id.into() }, event, EventMeta::new()))
-        .await
-        .unwrap();
+    log.append(Append::new(
+        Aggregate::Task {
+            cluster: CLUSTER.into(),
+            id: id.into(),
+        },
+        event,
+        EventMeta::new(),
+    ))
+    .await
+    .unwrap();
 }
 
-async fn start(log: &EventLog, db: &str) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let scheduler = Scheduler::build(log.clone(), &SchedulerOptions { read_model_url: db.into(), rebuild: false })
-        .await
-        .unwrap();
+async fn start(
+    log: &EventLog,
+    db: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let scheduler = Scheduler::build(
+        log.clone(),
+        &SchedulerOptions {
+            read_model_url: db.into(),
+            rebuild: false,
+        },
+    )
+    .await
+    .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(scheduler.run(async move {
         let _ = stopped.await;
@@ -67,7 +105,13 @@ async fn start(log: &EventLog, db: &str) -> (tokio::sync::oneshot::Sender<()>, t
 
 /// Every decision in the log so far: task id -> (instance or failure reason), and
 /// how many decisions each task got.
-async fn decisions(log: &EventLog, expected: usize) -> (HashMap<String, Result<String, String>>, HashMap<String, usize>) {
+async fn decisions(
+    log: &EventLog,
+    expected: usize,
+) -> (
+    HashMap<String, Result<String, String>>,
+    HashMap<String, usize>,
+) {
     let mut outcomes = HashMap::new();
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut events = log.subscribe(1).await.unwrap();
@@ -75,7 +119,9 @@ async fn decisions(log: &EventLog, expected: usize) -> (HashMap<String, Result<S
     while outcomes.len() < expected {
         let next = tokio::time::timeout_at(deadline, events.next()).await;
         let recorded = next.expect("decisions in time").unwrap().unwrap();
-        let Aggregate::Task { id, .. } = &recorded.aggregate else { continue };
+        let Aggregate::Task { id, .. } = &recorded.aggregate else {
+            continue;
+        };
         let outcome = match &recorded.event {
             Some(Event::TaskPlaced(placed)) => Ok(placed.container_instance_id.clone()),
             Some(Event::TaskPlacementFailed(failed)) => Err(failed.failures[0].reason.clone()),
@@ -88,7 +134,10 @@ async fn decisions(log: &EventLog, expected: usize) -> (HashMap<String, Result<S
 }
 
 fn spread_az() -> Vec<Strategy> {
-    vec![Strategy { kind: "spread".into(), field: Some("attribute:ecs.availability-zone".into()) }]
+    vec![Strategy {
+        kind: "spread".into(),
+        field: Some("attribute:ecs.availability-zone".into()),
+    }]
 }
 
 #[tokio::test]
@@ -106,23 +155,36 @@ async fn places_within_capacity_spreads_and_reports_failures() {
     }
     let (outcomes, counts) = decisions(&log, 10).await;
     let mut per_instance: HashMap<String, usize> = HashMap::new();
-    for outcome in outcomes.values() {
-        if let Ok(instance) = outcome {
-            *per_instance.entry(instance.clone()).or_default() += 1;
-        }
+    for instance in outcomes.values().flatten() {
+        *per_instance.entry(instance.clone()).or_default() += 1;
     }
     // 1000 MiB each fits three 300 MiB tasks: nine placed, evenly, one refused.
-    assert_eq!(per_instance.values().copied().collect::<Vec<_>>().iter().sum::<usize>(), 9);
+    assert_eq!(
+        per_instance
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<usize>(),
+        9
+    );
     assert!(per_instance.values().all(|n| *n == 3), "{per_instance:?}");
     let refused: Vec<_> = outcomes.values().filter_map(|o| o.as_ref().err()).collect();
     assert_eq!(refused, [&"RESOURCE:MEMORY".to_string()]);
-    assert!(counts.values().all(|n| *n == 1), "a task was decided twice: {counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a task was decided twice: {counts:?}"
+    );
     stop.send(()).unwrap();
     task.await.unwrap();
 
     // While stopped: one task ends and a new one comes. The restarted scheduler
     // (state from its read model) frees the slot and fills it, deciding nothing twice.
-    let placed = outcomes.iter().find(|(_, o)| o.is_ok()).map(|(id, _)| id.clone()).unwrap();
+    let placed = outcomes
+        .iter()
+        .find(|(_, o)| o.is_ok())
+        .map(|(id, _)| id.clone())
+        .unwrap();
     let stopped = TaskStateReported {
         last_status: "STOPPED".into(),
         containers: vec![],
@@ -134,14 +196,24 @@ async fn places_within_capacity_spreads_and_reports_failures() {
         started_at: None,
         stopped_at: None,
     };
-    log.append(Append::new(Aggregate::Task { cluster: CLUSTER.into(), id: placed }, stopped, EventMeta::new()))
-        .await
-        .unwrap();
+    log.append(Append::new(
+        Aggregate::Task {
+            cluster: CLUSTER.into(),
+            id: placed,
+        },
+        stopped,
+        EventMeta::new(),
+    ))
+    .await
+    .unwrap();
     request(&log, "t10", 300, spread_az()).await;
     let (stop, task) = start(&log, &db).await;
     let (outcomes, counts) = decisions(&log, 11).await;
     assert!(outcomes["t10"].is_ok(), "{:?}", outcomes["t10"]);
-    assert!(counts.values().all(|n| *n == 1), "a task was decided twice: {counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a task was decided twice: {counts:?}"
+    );
     stop.send(()).unwrap();
     task.await.unwrap();
 }
@@ -154,8 +226,13 @@ async fn disconnected_agents_take_no_tasks() {
     let db = format!("sqlite://{}", dir.path().join("scheduler.db").display());
     register(&log, "i-a", "a", 1000).await;
     log.append(Append::new(
-        Aggregate::ContainerInstance { cluster: CLUSTER.into(), id: "i-a".into() },
-        AgentDisconnected { reason: "heartbeat timeout".into() },
+        Aggregate::ContainerInstance {
+            cluster: CLUSTER.into(),
+            id: "i-a".into(),
+        },
+        AgentDisconnected {
+            reason: "heartbeat timeout".into(),
+        },
         EventMeta::new(),
     ))
     .await

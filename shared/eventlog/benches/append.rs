@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use berth_events::{Aggregate, ClusterUpdated, EventMeta};
 use berth_eventlog::{Append, EventLog};
+use berth_events::{Aggregate, ClusterUpdated, EventMeta};
 use berth_testkit::TestNats;
 
 const EVENTS: usize = 20_000;
@@ -22,7 +22,10 @@ fn event(i: usize) -> Append {
 
 fn report(name: &str, events: usize, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
-    println!("{name:<40} {events:>7} events in {seconds:>6.2} s = {:>9.0} events/s", events as f64 / seconds);
+    println!(
+        "{name:<40} {events:>7} events in {seconds:>6.2} s = {:>9.0} events/s",
+        events as f64 / seconds
+    );
 }
 
 async fn sequential(log: &EventLog) {
@@ -49,7 +52,11 @@ async fn concurrent(log: &EventLog, in_flight: usize) {
     for task in tasks {
         task.await.unwrap();
     }
-    report(&format!("append, {in_flight} writers in parallel"), per_task * in_flight, started);
+    report(
+        &format!("append, {in_flight} writers in parallel"),
+        per_task * in_flight,
+        started,
+    );
 }
 
 async fn batched(log: &EventLog, batch: usize) {
@@ -59,7 +66,11 @@ async fn batched(log: &EventLog, batch: usize) {
         let appends = (0..batch).map(|i| event(b * batch + i)).collect();
         log.append_all(appends).await.unwrap();
     }
-    report(&format!("atomic batches of {batch}"), batches * batch, started);
+    report(
+        &format!("atomic batches of {batch}"),
+        batches * batch,
+        started,
+    );
 }
 
 #[tokio::main]

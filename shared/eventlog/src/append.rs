@@ -72,11 +72,16 @@ impl Append {
         match self.expect {
             Expect::Any => {}
             Expect::New => headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0"),
-            Expect::Version(sequence) => {
-                headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, sequence.to_string().as_str())
-            }
+            Expect::Version(sequence) => headers.insert(
+                NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                sequence.to_string().as_str(),
+            ),
         }
-        if let Some(key) = self.idempotency_key.as_ref().filter(|_| with_idempotency_key) {
+        if let Some(key) = self
+            .idempotency_key
+            .as_ref()
+            .filter(|_| with_idempotency_key)
+        {
             headers.insert(NATS_MESSAGE_ID, key.as_str());
         }
         headers
@@ -127,7 +132,12 @@ impl EventLog {
                 },
                 _ => AppendError::Unavailable(error.to_string()),
             })?;
-        debug!(subject, sequence = ack.sequence, duplicate = ack.duplicate, "appended");
+        debug!(
+            subject,
+            sequence = ack.sequence,
+            duplicate = ack.duplicate,
+            "appended"
+        );
         Ok(Appended {
             sequence: ack.sequence,
             duplicate: ack.duplicate,
@@ -184,7 +194,12 @@ impl EventLog {
                     error.err_code, error.description
                 )));
             }
-            debug!(batch = batch_id, events = last, sequence = reply.seq, "appended batch");
+            debug!(
+                batch = batch_id,
+                events = last,
+                sequence = reply.seq,
+                "appended batch"
+            );
             return Ok(Appended {
                 sequence: reply.seq,
                 duplicate: false,

@@ -98,8 +98,8 @@ impl LocalNatsServer {
                 return Ok(());
             }
             if exited || Instant::now() > deadline {
-                let log = std::fs::read_to_string(Self::log_path(&self.store_dir))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(Self::log_path(&self.store_dir)).unwrap_or_default();
                 return Err(LocalServerError::NotReady { timeout, log });
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -116,7 +116,13 @@ impl Drop for LocalNatsServer {
 fn spawn(binary: &Path, port: u16, store_dir: &Path) -> std::io::Result<Child> {
     let mut command = Command::new(binary);
     command
-        .args(["--addr", "127.0.0.1", "--port", &port.to_string(), "--jetstream"])
+        .args([
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--jetstream",
+        ])
         .arg("--store_dir")
         .arg(store_dir)
         .arg("--log")
@@ -150,7 +156,9 @@ fn die_with_parent(command: &mut Command) {
 fn die_with_parent(_command: &mut Command) {}
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// Looks a program up on the PATH.

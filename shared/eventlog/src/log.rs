@@ -104,7 +104,8 @@ impl EventLog {
         {
             Ok(message) => Ok(message.sequence),
             Err(error)
-                if error.kind() == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+                if error.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
             {
                 Ok(0)
             }

@@ -1,7 +1,7 @@
 //! The event log against a real nats-server.
 
-use berth_events::{Aggregate, ClusterCreated, ClusterDeleted, ClusterUpdated, Event, EventMeta};
 use berth_eventlog::{Append, AppendError, Expect};
+use berth_events::{Aggregate, ClusterCreated, ClusterDeleted, ClusterUpdated, Event, EventMeta};
 use berth_testkit::TestNats;
 use futures::StreamExt;
 
@@ -34,7 +34,10 @@ async fn conditional_appends_detect_concurrent_writers() {
     let again = log
         .append(Append::new(cluster("a"), created("a"), EventMeta::new()).expect(Expect::New))
         .await;
-    assert!(matches!(again, Err(AppendError::Conflict { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(AppendError::Conflict { .. })),
+        "{again:?}"
+    );
 
     // Appending at the version we read works once; a stale version then conflicts.
     let update = || Append::new(cluster("a"), ClusterUpdated::default(), EventMeta::new());
@@ -43,9 +46,14 @@ async fn conditional_appends_detect_concurrent_writers() {
         .await
         .unwrap();
     assert!(second.sequence > first.sequence);
-    let stale = log.append(update().expect(Expect::Version(first.sequence))).await;
+    let stale = log
+        .append(update().expect(Expect::Version(first.sequence)))
+        .await;
     assert!(matches!(stale, Err(AppendError::Conflict { .. })));
-    assert_eq!(log.aggregate_version(&cluster("a")).await.unwrap(), second.sequence);
+    assert_eq!(
+        log.aggregate_version(&cluster("a")).await.unwrap(),
+        second.sequence
+    );
     assert_eq!(log.aggregate_version(&cluster("none")).await.unwrap(), 0);
 }
 
@@ -53,7 +61,8 @@ async fn conditional_appends_detect_concurrent_writers() {
 async fn idempotency_keys_deduplicate_retries() {
     let nats = TestNats::start();
     let log = nats.event_log().await;
-    let append = Append::new(cluster("b"), created("b"), EventMeta::new()).idempotency_key("token-1");
+    let append =
+        Append::new(cluster("b"), created("b"), EventMeta::new()).idempotency_key("token-1");
     let first = log.append(append.clone()).await.unwrap();
     let retry = log.append(append).await.unwrap();
     assert_eq!(retry.sequence, first.sequence);
@@ -78,7 +87,10 @@ async fn atomic_batches_store_all_or_nothing() {
         .map(|name| Append::new(cluster(name), created(name), EventMeta::new()).expect(Expect::New))
         .collect();
     let refused = log.append_all(batch).await;
-    assert!(matches!(refused, Err(AppendError::Conflict { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppendError::Conflict { .. })),
+        "{refused:?}"
+    );
     assert_eq!(log.last_sequence().await.unwrap(), 3);
     assert_eq!(log.aggregate_version(&cluster("w")).await.unwrap(), 0);
 }
@@ -94,7 +106,10 @@ async fn subscribers_read_from_any_sequence_then_live() {
     }
     let mut events = log.subscribe(2).await.unwrap();
     let second = events.next().await.unwrap().unwrap();
-    assert_eq!((second.sequence, second.aggregate.clone()), (2, cluster("b")));
+    assert_eq!(
+        (second.sequence, second.aggregate.clone()),
+        (2, cluster("b"))
+    );
     assert_eq!(events.next().await.unwrap().unwrap().sequence, 3);
 
     let meta = EventMeta::new().with_trace_context(vec![(
@@ -115,11 +130,18 @@ async fn acknowledged_appends_survive_a_server_crash() {
     let mut nats = TestNats::start();
     let log = nats.event_log().await;
     let appended = log
-        .append(Append::new(cluster("durable"), created("durable"), EventMeta::new()))
+        .append(Append::new(
+            cluster("durable"),
+            created("durable"),
+            EventMeta::new(),
+        ))
         .await
         .unwrap();
     drop(log);
     nats.server.restart().unwrap();
     let log = nats.event_log().await;
-    assert_eq!(log.aggregate_version(&cluster("durable")).await.unwrap(), appended.sequence);
+    assert_eq!(
+        log.aggregate_version(&cluster("durable")).await.unwrap(),
+        appended.sequence
+    );
 }

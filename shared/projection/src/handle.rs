@@ -24,7 +24,11 @@ pub struct NotReached {
 }
 
 impl ProjectionHandle {
-    pub(crate) fn new(name: &'static str, position: watch::Receiver<u64>, startup_target: u64) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        position: watch::Receiver<u64>,
+        startup_target: u64,
+    ) -> Self {
         Self {
             name,
             position,

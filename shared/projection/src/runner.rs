@@ -168,7 +168,9 @@ impl<P: Projection> ProjectionRunner<P> {
             };
             batch.push(first?);
             while batch.len() < self.options.batch_size {
-                let behind = batch.last().is_some_and(|e| e.sequence < self.catch_up_target);
+                let behind = batch
+                    .last()
+                    .is_some_and(|e| e.sequence < self.catch_up_target);
                 // Catching up, the next events are known to exist: wait for a full
                 // batch. Live, take only what is already here, so a write is visible
                 // as soon as it is applied.

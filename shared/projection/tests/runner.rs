@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use berth_events::{Aggregate, ClusterCreated, ClusterDeleted, Event, EventMeta};
 use berth_eventlog::{Append, EventLog, RecordedEvent};
+use berth_events::{Aggregate, ClusterCreated, ClusterDeleted, Event, EventMeta};
 use berth_projection::{Projection, ProjectionError, ProjectionRunner, ReadModel, RunnerOptions};
 use berth_testkit::TestNats;
 use sqlx::AnyConnection;
@@ -18,7 +18,9 @@ impl Projection for CreationCounter {
     }
 
     fn schema(&self) -> &'static [&'static str] {
-        &["CREATE TABLE IF NOT EXISTS creations (name TEXT PRIMARY KEY, n BIGINT NOT NULL, deleted BIGINT NOT NULL)"]
+        &[
+            "CREATE TABLE IF NOT EXISTS creations (name TEXT PRIMARY KEY, n BIGINT NOT NULL, deleted BIGINT NOT NULL)",
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -31,7 +33,9 @@ impl Projection for CreationCounter {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for recorded in events {
-            let Aggregate::Cluster(name) = &recorded.aggregate else { continue };
+            let Aggregate::Cluster(name) = &recorded.aggregate else {
+                continue;
+            };
             let deleted = match &recorded.event {
                 Some(Event::ClusterCreated(_)) => 0,
                 Some(Event::ClusterDeleted(_)) => 1,
@@ -63,7 +67,11 @@ async fn append_clusters(log: &EventLog, names: impl IntoIterator<Item = String>
             tags: vec![],
         };
         last = log
-            .append(Append::new(Aggregate::Cluster(name), event, EventMeta::new()))
+            .append(Append::new(
+                Aggregate::Cluster(name),
+                event,
+                EventMeta::new(),
+            ))
             .await
             .unwrap()
             .sequence;
@@ -82,7 +90,11 @@ async fn start(
     log: &EventLog,
     url: &str,
     rebuild: bool,
-) -> (berth_projection::ProjectionHandle, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+) -> (
+    berth_projection::ProjectionHandle,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let read_model = ReadModel::open(url).await.unwrap();
     let options = RunnerOptions {
         batch_size: 7,
@@ -110,7 +122,11 @@ async fn exercise(url: String) {
     assert!(handle.caught_up());
     // A foreign-to-this-projection event still advances the checkpoint.
     let deleted = log
-        .append(Append::new(Aggregate::Cluster("c00".into()), ClusterDeleted {}, EventMeta::new()))
+        .append(Append::new(
+            Aggregate::Cluster("c00".into()),
+            ClusterDeleted {},
+            EventMeta::new(),
+        ))
         .await
         .unwrap();
     handle.wait_for(deleted.sequence, wait).await.unwrap();

@@ -14,7 +14,13 @@ pub fn ecs_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_
     let config = aws_sdk_ecs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "berth-test"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret,
+            None,
+            None,
+            "berth-test",
+        ))
         .endpoint_url(endpoint)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();

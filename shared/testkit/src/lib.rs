@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn database_names_are_replaced() {
         assert_eq!(
-            super::replace_database("postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable", "x"),
+            super::replace_database(
+                "postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable",
+                "x"
+            ),
             "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"
         );
         assert_eq!(

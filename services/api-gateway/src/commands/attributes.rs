@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use berth_events::{Aggregate, Attribute, AttributesDeleted, AttributesPut};
 use berth_eventlog::{Append, Expect};
+use berth_events::{Aggregate, Attribute, AttributesDeleted, AttributesPut};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clusters::active_cluster;
 use super::cluster_or_default;
+use super::clusters::active_cluster;
 use super::pagination::page_request;
 use super::tasks::instance_id;
 use crate::error::{ApiResult, ecs};
@@ -37,7 +37,10 @@ pub struct AttributesRequest {
 }
 
 /// Groups attributes by the instance they target, validating each.
-fn by_instance(cluster: &str, attributes: &[WireAttribute]) -> ApiResult<BTreeMap<String, Vec<Attribute>>> {
+fn by_instance(
+    cluster: &str,
+    attributes: &[WireAttribute],
+) -> ApiResult<BTreeMap<String, Vec<Attribute>>> {
     if attributes.is_empty() || attributes.len() > MAX_CUSTOM_ATTRIBUTES {
         return Err(ecs::invalid_parameter("attributes must hold 1 to 10 attributes.").into());
     }
@@ -47,17 +50,24 @@ fn by_instance(cluster: &str, attributes: &[WireAttribute]) -> ApiResult<BTreeMa
         if let Some(value) = &attribute.value {
             berth_ecs_model::validate_attribute_value(value)?;
         }
-        if attribute.target_type.as_deref().is_some_and(|t| t != "container-instance") {
+        if attribute
+            .target_type
+            .as_deref()
+            .is_some_and(|t| t != "container-instance")
+        {
             return Err(ecs::invalid_parameter("targetType must be container-instance.").into());
         }
         let target = attribute
             .target_id
             .as_deref()
             .ok_or_else(|| ecs::invalid_parameter("targetId is required."))?;
-        grouped.entry(instance_id(cluster, target)?).or_default().push(Attribute {
-            name: attribute.name.clone(),
-            value: attribute.value.clone(),
-        });
+        grouped
+            .entry(instance_id(cluster, target)?)
+            .or_default()
+            .push(Attribute {
+                name: attribute.name.clone(),
+                value: attribute.value.clone(),
+            });
     }
     Ok(grouped)
 }
@@ -66,7 +76,11 @@ fn render_attributes(caller: &Caller, cluster: &str, attributes: &[WireAttribute
     let rendered: Vec<Value> = attributes
         .iter()
         .map(|a| {
-            let id = a.target_id.as_deref().and_then(|t| instance_id(cluster, t).ok()).unwrap_or_default();
+            let id = a
+                .target_id
+                .as_deref()
+                .and_then(|t| instance_id(cluster, t).ok())
+                .unwrap_or_default();
             let mut value = json!({
                 "name": a.name,
                 "targetType": "container-instance",
@@ -81,7 +95,11 @@ fn render_attributes(caller: &Caller, cluster: &str, attributes: &[WireAttribute
     json!({ "attributes": rendered })
 }
 
-pub async fn put(gateway: &Gateway, caller: &Caller, request: AttributesRequest) -> ApiResult<Value> {
+pub async fn put(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: AttributesRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let grouped = by_instance(&cluster, &request.attributes)?;
@@ -93,9 +111,17 @@ pub async fn put(gateway: &Gateway, caller: &Caller, request: AttributesRequest)
                     .await?
                     .filter(|row| row.status != "INACTIVE")
                     .ok_or_else(|| {
-                        berth_aws_protocol::AwsError::client("TargetNotFoundException", format!("Could not find {id}."))
+                        berth_aws_protocol::AwsError::client(
+                            "TargetNotFoundException",
+                            format!("Could not find {id}."),
+                        )
                     })?;
-                let mut names: Vec<&str> = row.doc.custom_attributes.iter().map(|a| a.name.as_str()).collect();
+                let mut names: Vec<&str> = row
+                    .doc
+                    .custom_attributes
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
                 names.extend(attributes.iter().map(|a| a.name.as_str()));
                 names.sort_unstable();
                 names.dedup();
@@ -108,8 +134,13 @@ pub async fn put(gateway: &Gateway, caller: &Caller, request: AttributesRequest)
                 }
                 appends.push(
                     Append::new(
-                        Aggregate::ContainerInstance { cluster: cluster.clone(), id: id.clone() },
-                        AttributesPut { attributes: attributes.clone() },
+                        Aggregate::ContainerInstance {
+                            cluster: cluster.clone(),
+                            id: id.clone(),
+                        },
+                        AttributesPut {
+                            attributes: attributes.clone(),
+                        },
                         caller.event_meta(),
                     )
                     .expect(Expect::Version(row.version)),
@@ -121,7 +152,11 @@ pub async fn put(gateway: &Gateway, caller: &Caller, request: AttributesRequest)
     Ok(render_attributes(caller, &cluster, &request.attributes))
 }
 
-pub async fn delete(gateway: &Gateway, caller: &Caller, request: AttributesRequest) -> ApiResult<Value> {
+pub async fn delete(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: AttributesRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let grouped = by_instance(&cluster, &request.attributes)?;
@@ -133,12 +168,20 @@ pub async fn delete(gateway: &Gateway, caller: &Caller, request: AttributesReque
                     .await?
                     .filter(|row| row.status != "INACTIVE")
                     .ok_or_else(|| {
-                        berth_aws_protocol::AwsError::client("TargetNotFoundException", format!("Could not find {id}."))
+                        berth_aws_protocol::AwsError::client(
+                            "TargetNotFoundException",
+                            format!("Could not find {id}."),
+                        )
                     })?;
                 appends.push(
                     Append::new(
-                        Aggregate::ContainerInstance { cluster: cluster.clone(), id: id.clone() },
-                        AttributesDeleted { names: attributes.iter().map(|a| a.name.clone()).collect() },
+                        Aggregate::ContainerInstance {
+                            cluster: cluster.clone(),
+                            id: id.clone(),
+                        },
+                        AttributesDeleted {
+                            names: attributes.iter().map(|a| a.name.clone()).collect(),
+                        },
                         caller.event_meta(),
                     )
                     .expect(Expect::Version(row.version)),
@@ -175,8 +218,14 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
     for row in instance_queries::of_cluster(gateway.db(), &cluster).await? {
         for attribute in row.attributes() {
             let key = format!("{}/{}", row.id, attribute.name);
-            let name_matches = request.attribute_name.as_ref().is_none_or(|n| *n == attribute.name);
-            let value_matches = request.attribute_value.as_ref().is_none_or(|v| Some(v) == attribute.value.as_ref());
+            let name_matches = request
+                .attribute_name
+                .as_ref()
+                .is_none_or(|n| *n == attribute.name);
+            let value_matches = request
+                .attribute_value
+                .as_ref()
+                .is_none_or(|v| Some(v) == attribute.value.as_ref());
             let after = page.after.as_ref().is_none_or(|after| key > *after);
             if name_matches && value_matches && after {
                 found.push((key, attribute));
@@ -201,5 +250,8 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
             value
         })
         .collect();
-    Ok(render::with_next_token(json!({ "attributes": rendered }), next_token))
+    Ok(render::with_next_token(
+        json!({ "attributes": rendered }),
+        next_token,
+    ))
 }

@@ -1,8 +1,10 @@
 //! CreateCluster, DescribeClusters, ListClusters, UpdateCluster,
 //! UpdateClusterSettings, DeleteCluster.
 
-use berth_events::{Aggregate, ClusterCreated, ClusterDeleted, ClusterSetting, ClusterUpdated, EventMeta};
 use berth_eventlog::{Append, Expect};
+use berth_events::{
+    Aggregate, ClusterCreated, ClusterDeleted, ClusterSetting, ClusterUpdated, EventMeta,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,7 +27,11 @@ pub struct CreateClusterRequest {
     service_connect_defaults: Option<Value>,
 }
 
-pub async fn create(gateway: &Gateway, caller: &Caller, request: CreateClusterRequest) -> ApiResult<Value> {
+pub async fn create(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: CreateClusterRequest,
+) -> ApiResult<Value> {
     let name = request.cluster_name.unwrap_or_else(|| "default".to_owned());
     berth_ecs_model::validate_cluster_name(&name)?;
     let event = ClusterCreated {
@@ -38,7 +44,9 @@ pub async fn create(gateway: &Gateway, caller: &Caller, request: CreateClusterRe
             .transpose()?,
         service_connect_defaults: request.service_connect_defaults,
         capacity_providers: request.capacity_providers.unwrap_or_default(),
-        default_capacity_provider_strategy: request.default_capacity_provider_strategy.unwrap_or_default(),
+        default_capacity_provider_strategy: request
+            .default_capacity_provider_strategy
+            .unwrap_or_default(),
         tags: match &request.tags {
             Some(tags) => to_event_tags(berth_ecs_model::validate_tags(tags)?),
             None => Vec::new(),
@@ -53,12 +61,19 @@ pub async fn create(gateway: &Gateway, caller: &Caller, request: CreateClusterRe
             }
             let expect = existing.map_or(Expect::New, |row| Expect::Version(row.version));
             Ok(vec![
-                Append::new(Aggregate::Cluster(name.clone()), event.clone(), caller.event_meta()).expect(expect),
+                Append::new(
+                    Aggregate::Cluster(name.clone()),
+                    event.clone(),
+                    caller.event_meta(),
+                )
+                .expect(expect),
             ])
         })
         .await?;
     let row = active_cluster(gateway, &name).await?;
-    Ok(json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }))
+    Ok(
+        json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -68,11 +83,19 @@ pub struct DescribeClustersRequest {
     include: Option<Vec<String>>,
 }
 
-pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeClustersRequest) -> ApiResult<Value> {
+pub async fn describe(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DescribeClustersRequest,
+) -> ApiResult<Value> {
     let include = render::ClusterInclude::parse(request.include.as_deref())?;
-    let names = request.clusters.unwrap_or_else(|| vec!["default".to_owned()]);
+    let names = request
+        .clusters
+        .unwrap_or_else(|| vec!["default".to_owned()]);
     if names.len() > 100 {
-        return Err(ecs::invalid_parameter("At most 100 clusters can be described at once.").into());
+        return Err(
+            ecs::invalid_parameter("At most 100 clusters can be described at once.").into(),
+        );
     }
     let mut clusters = Vec::new();
     let mut failures = Vec::new();
@@ -80,7 +103,9 @@ pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeClust
         let name = cluster_or_default(Some(requested))?;
         match cluster_queries::get(gateway.db(), &name).await? {
             Some(row) => clusters.push(render::cluster(gateway, caller, &row, &include).await?),
-            None => failures.push(json!({ "arn": caller.arns().cluster(&name), "reason": "MISSING" })),
+            None => {
+                failures.push(json!({ "arn": caller.arns().cluster(&name), "reason": "MISSING" }))
+            }
         }
     }
     Ok(json!({ "clusters": clusters, "failures": failures }))
@@ -93,12 +118,24 @@ pub struct ListClustersRequest {
     max_results: Option<i32>,
 }
 
-pub async fn list(gateway: &Gateway, caller: &Caller, request: ListClustersRequest) -> ApiResult<Value> {
+pub async fn list(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: ListClustersRequest,
+) -> ApiResult<Value> {
     let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
-    let names = cluster_queries::list_active(gateway.db(), page.after.as_deref(), page.fetch_limit()).await?;
+    let names =
+        cluster_queries::list_active(gateway.db(), page.after.as_deref(), page.fetch_limit())
+            .await?;
     let (names, next_token) = page.finish(names, Clone::clone);
-    let arns: Vec<String> = names.iter().map(|name| caller.arns().cluster(name)).collect();
-    Ok(render::with_next_token(json!({ "clusterArns": arns }), next_token))
+    let arns: Vec<String> = names
+        .iter()
+        .map(|name| caller.arns().cluster(name))
+        .collect();
+    Ok(render::with_next_token(
+        json!({ "clusterArns": arns }),
+        next_token,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -110,7 +147,11 @@ pub struct UpdateClusterRequest {
     service_connect_defaults: Option<Value>,
 }
 
-pub async fn update(gateway: &Gateway, caller: &Caller, request: UpdateClusterRequest) -> ApiResult<Value> {
+pub async fn update(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: UpdateClusterRequest,
+) -> ApiResult<Value> {
     let name = cluster_or_default(Some(&request.cluster))?;
     let event = ClusterUpdated {
         settings: validated_settings(request.settings.as_ref())?,
@@ -150,22 +191,32 @@ pub struct DeleteClusterRequest {
     cluster: String,
 }
 
-pub async fn delete(gateway: &Gateway, caller: &Caller, request: DeleteClusterRequest) -> ApiResult<Value> {
+pub async fn delete(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DeleteClusterRequest,
+) -> ApiResult<Value> {
     let name = cluster_or_default(Some(&request.cluster))?;
     gateway
         .execute(|| async {
             let row = active_cluster(gateway, &name).await?;
             render::ensure_cluster_is_empty(gateway, &name).await?;
             Ok(vec![
-                Append::new(Aggregate::Cluster(name.clone()), ClusterDeleted {}, caller.event_meta())
-                    .expect(Expect::Version(row.version)),
+                Append::new(
+                    Aggregate::Cluster(name.clone()),
+                    ClusterDeleted {},
+                    caller.event_meta(),
+                )
+                .expect(Expect::Version(row.version)),
             ])
         })
         .await?;
     let row = cluster_queries::get(gateway.db(), &name)
         .await?
         .ok_or_else(ecs::cluster_not_found)?;
-    Ok(json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }))
+    Ok(
+        json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }),
+    )
 }
 
 /// Appends `event` to an ACTIVE cluster and answers with the updated cluster.
@@ -179,13 +230,19 @@ async fn change_active_cluster(
         .execute(|| async {
             let row = active_cluster(gateway, name).await?;
             Ok(vec![
-                Append::new(Aggregate::Cluster(name.to_owned()), event.clone(), caller.event_meta())
-                    .expect(Expect::Version(row.version)),
+                Append::new(
+                    Aggregate::Cluster(name.to_owned()),
+                    event.clone(),
+                    caller.event_meta(),
+                )
+                .expect(Expect::Version(row.version)),
             ])
         })
         .await?;
     let row = active_cluster(gateway, name).await?;
-    Ok(json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }))
+    Ok(
+        json!({ "cluster": render::cluster(gateway, caller, &row, &render::ClusterInclude::all()).await? }),
+    )
 }
 
 /// The cluster if it exists and is ACTIVE, else ClusterNotFoundException.
@@ -197,12 +254,17 @@ pub async fn active_cluster(gateway: &Gateway, name: &str) -> ApiResult<ClusterR
 }
 
 fn validated_settings(settings: Option<&Value>) -> ApiResult<Option<Vec<ClusterSetting>>> {
-    let Some(settings) = settings else { return Ok(None) };
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
     let settings = berth_ecs_model::validate_cluster_settings(settings)?;
     Ok(Some(
         settings
             .into_iter()
-            .map(|s| ClusterSetting { name: s.name, value: s.value })
+            .map(|s| ClusterSetting {
+                name: s.name,
+                value: s.value,
+            })
             .collect(),
     ))
 }

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use berth_events::{Aggregate, ContainerInstanceDeregistered, ContainerInstanceStatusChanged};
 use berth_eventlog::{Append, Expect};
+use berth_events::{Aggregate, ContainerInstanceDeregistered, ContainerInstanceStatusChanged};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::clusters::active_cluster;
 use super::cluster_or_default;
+use super::clusters::active_cluster;
 use super::pagination::page_request;
 use super::tasks::instance_id;
 use crate::error::{ApiResult, ecs};
@@ -79,7 +79,14 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
         .transpose()
         .map_err(|error| ecs::invalid_parameter(format!("Invalid filter: {error}")))?;
     if let Some(status) = &request.status
-        && !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"].contains(&status.as_str())
+        && ![
+            "ACTIVE",
+            "DRAINING",
+            "REGISTERING",
+            "DEREGISTERING",
+            "REGISTRATION_FAILED",
+        ]
+        .contains(&status.as_str())
     {
         return Err(ecs::invalid_parameter(format!("Invalid status {status}.")).into());
     }
@@ -87,7 +94,12 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
     let empty = InstanceUsage::default();
     let ids: Vec<String> = instances
         .iter()
-        .filter(|row| request.status.as_ref().is_none_or(|status| &row.status == status))
+        .filter(|row| {
+            request
+                .status
+                .as_ref()
+                .is_none_or(|status| &row.status == status)
+        })
         .filter(|row| page.after.as_ref().is_none_or(|after| &row.id > after))
         .filter(|row| {
             query.as_ref().is_none_or(|query| {
@@ -107,8 +119,14 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
         .map(|row| row.id.clone())
         .collect();
     let (ids, next_token) = page.finish(ids, Clone::clone);
-    let arns: Vec<String> = ids.iter().map(|id| caller.arns().container_instance(&cluster, id)).collect();
-    Ok(render::with_next_token(json!({ "containerInstanceArns": arns }), next_token))
+    let arns: Vec<String> = ids
+        .iter()
+        .map(|id| caller.arns().container_instance(&cluster, id))
+        .collect();
+    Ok(render::with_next_token(
+        json!({ "containerInstanceArns": arns }),
+        next_token,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -119,13 +137,24 @@ pub struct DescribeRequest {
     include: Option<Vec<String>>,
 }
 
-pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeRequest) -> ApiResult<Value> {
+pub async fn describe(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DescribeRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     if request.container_instances.is_empty() || request.container_instances.len() > 100 {
-        return Err(ecs::invalid_parameter("containerInstances must name 1 to 100 container instances.").into());
+        return Err(ecs::invalid_parameter(
+            "containerInstances must name 1 to 100 container instances.",
+        )
+        .into());
     }
-    let include_tags = request.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+    let include_tags = request
+        .include
+        .unwrap_or_default()
+        .iter()
+        .any(|i| i == "TAGS");
     let tasks = task_queries::active_on_cluster(gateway.db(), &cluster).await?;
     let usage = render::usage_by_instance(&tasks);
     let empty = InstanceUsage::default();
@@ -157,14 +186,21 @@ pub struct UpdateStateRequest {
     status: String,
 }
 
-pub async fn update_state(gateway: &Gateway, caller: &Caller, request: UpdateStateRequest) -> ApiResult<Value> {
+pub async fn update_state(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: UpdateStateRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     if !["ACTIVE", "DRAINING"].contains(&request.status.as_str()) {
         return Err(ecs::invalid_parameter("status must be ACTIVE or DRAINING.").into());
     }
     if request.container_instances.is_empty() || request.container_instances.len() > 10 {
-        return Err(ecs::invalid_parameter("containerInstances must name 1 to 10 container instances.").into());
+        return Err(ecs::invalid_parameter(
+            "containerInstances must name 1 to 10 container instances.",
+        )
+        .into());
     }
     let ids = request
         .container_instances
@@ -175,14 +211,21 @@ pub async fn update_state(gateway: &Gateway, caller: &Caller, request: UpdateSta
         .execute(|| async {
             let mut appends = Vec::new();
             for id in &ids {
-                let Some(row) = instance_queries::get(gateway.db(), &cluster, id).await? else { continue };
+                let Some(row) = instance_queries::get(gateway.db(), &cluster, id).await? else {
+                    continue;
+                };
                 if row.status == "INACTIVE" || row.status == request.status {
                     continue;
                 }
                 appends.push(
                     Append::new(
-                        Aggregate::ContainerInstance { cluster: cluster.clone(), id: id.clone() },
-                        ContainerInstanceStatusChanged { status: request.status.clone() },
+                        Aggregate::ContainerInstance {
+                            cluster: cluster.clone(),
+                            id: id.clone(),
+                        },
+                        ContainerInstanceStatusChanged {
+                            status: request.status.clone(),
+                        },
                         caller.event_meta(),
                     )
                     .expect(Expect::Version(row.version)),
@@ -201,7 +244,9 @@ pub async fn update_state(gateway: &Gateway, caller: &Caller, request: UpdateSta
         },
     )
     .await?;
-    Ok(json!({ "containerInstances": described["containerInstances"].take(), "failures": described["failures"].take() }))
+    Ok(
+        json!({ "containerInstances": described["containerInstances"].take(), "failures": described["failures"].take() }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -212,7 +257,11 @@ pub struct DeregisterRequest {
     force: Option<bool>,
 }
 
-pub async fn deregister(gateway: &Gateway, caller: &Caller, request: DeregisterRequest) -> ApiResult<Value> {
+pub async fn deregister(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DeregisterRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let id = instance_id(&cluster, &request.container_instance)?;
@@ -243,7 +292,9 @@ pub async fn deregister(gateway: &Gateway, caller: &Caller, request: DeregisterR
         .await?;
     let row = instance_queries::get(gateway.db(), &cluster, &id)
         .await?
-        .ok_or_else(|| ecs::invalid_parameter("The referenced container instance was not found."))?;
+        .ok_or_else(|| {
+            ecs::invalid_parameter("The referenced container instance was not found.")
+        })?;
     let usage = InstanceUsage::default();
     Ok(json!({ "containerInstance": render::container_instance(caller, &row, &usage, false) }))
 }

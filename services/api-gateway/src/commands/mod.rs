@@ -9,8 +9,8 @@ mod attributes;
 mod clusters;
 mod container_instances;
 mod pagination;
-mod task_definitions;
 mod tags;
+mod task_definitions;
 mod tasks;
 
 use berth_aws_protocol::AwsError;
@@ -23,27 +23,83 @@ use crate::gateway::{Caller, Gateway};
 /// Every operation in the ECS model (botocore `ecs-2014-11-13`): the ones Berth does
 /// not implement yet answer with an error naming them.
 pub const ECS_OPERATIONS: &[&str] = &[
-    "ContinueServiceDeployment", "CreateCapacityProvider", "CreateCluster", "CreateDaemon",
-    "CreateExpressGatewayService", "CreateService", "CreateTaskSet", "DeleteAccountSetting",
-    "DeleteAttributes", "DeleteCapacityProvider", "DeleteCluster", "DeleteDaemon",
-    "DeleteDaemonTaskDefinition", "DeleteExpressGatewayService", "DeleteService",
-    "DeleteTaskDefinitions", "DeleteTaskSet", "DeregisterContainerInstance",
-    "DeregisterTaskDefinition", "DescribeCapacityProviders", "DescribeClusters",
-    "DescribeContainerInstances", "DescribeDaemon", "DescribeDaemonDeployments",
-    "DescribeDaemonRevisions", "DescribeDaemonTaskDefinition", "DescribeExpressGatewayService",
-    "DescribeServiceDeployments", "DescribeServiceRevisions", "DescribeServices",
-    "DescribeTaskDefinition", "DescribeTaskSets", "DescribeTasks", "DiscoverPollEndpoint",
-    "ExecuteCommand", "GetTaskProtection", "ListAccountSettings", "ListAttributes", "ListClusters",
-    "ListContainerInstances", "ListDaemonDeployments", "ListDaemonTaskDefinitions", "ListDaemons",
-    "ListServiceDeployments", "ListServices", "ListServicesByNamespace", "ListTagsForResource",
-    "ListTaskDefinitionFamilies", "ListTaskDefinitions", "ListTasks", "PutAccountSetting",
-    "PutAccountSettingDefault", "PutAttributes", "PutClusterCapacityProviders",
-    "RegisterContainerInstance", "RegisterDaemonTaskDefinition", "RegisterTaskDefinition",
-    "RunTask", "StartTask", "StopServiceDeployment", "StopTask", "SubmitAttachmentStateChanges",
-    "SubmitContainerStateChange", "SubmitTaskStateChange", "TagResource", "UntagResource",
-    "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings", "UpdateContainerAgent",
-    "UpdateContainerInstancesState", "UpdateDaemon", "UpdateExpressGatewayService",
-    "UpdateService", "UpdateServicePrimaryTaskSet", "UpdateTaskProtection", "UpdateTaskSet",
+    "ContinueServiceDeployment",
+    "CreateCapacityProvider",
+    "CreateCluster",
+    "CreateDaemon",
+    "CreateExpressGatewayService",
+    "CreateService",
+    "CreateTaskSet",
+    "DeleteAccountSetting",
+    "DeleteAttributes",
+    "DeleteCapacityProvider",
+    "DeleteCluster",
+    "DeleteDaemon",
+    "DeleteDaemonTaskDefinition",
+    "DeleteExpressGatewayService",
+    "DeleteService",
+    "DeleteTaskDefinitions",
+    "DeleteTaskSet",
+    "DeregisterContainerInstance",
+    "DeregisterTaskDefinition",
+    "DescribeCapacityProviders",
+    "DescribeClusters",
+    "DescribeContainerInstances",
+    "DescribeDaemon",
+    "DescribeDaemonDeployments",
+    "DescribeDaemonRevisions",
+    "DescribeDaemonTaskDefinition",
+    "DescribeExpressGatewayService",
+    "DescribeServiceDeployments",
+    "DescribeServiceRevisions",
+    "DescribeServices",
+    "DescribeTaskDefinition",
+    "DescribeTaskSets",
+    "DescribeTasks",
+    "DiscoverPollEndpoint",
+    "ExecuteCommand",
+    "GetTaskProtection",
+    "ListAccountSettings",
+    "ListAttributes",
+    "ListClusters",
+    "ListContainerInstances",
+    "ListDaemonDeployments",
+    "ListDaemonTaskDefinitions",
+    "ListDaemons",
+    "ListServiceDeployments",
+    "ListServices",
+    "ListServicesByNamespace",
+    "ListTagsForResource",
+    "ListTaskDefinitionFamilies",
+    "ListTaskDefinitions",
+    "ListTasks",
+    "PutAccountSetting",
+    "PutAccountSettingDefault",
+    "PutAttributes",
+    "PutClusterCapacityProviders",
+    "RegisterContainerInstance",
+    "RegisterDaemonTaskDefinition",
+    "RegisterTaskDefinition",
+    "RunTask",
+    "StartTask",
+    "StopServiceDeployment",
+    "StopTask",
+    "SubmitAttachmentStateChanges",
+    "SubmitContainerStateChange",
+    "SubmitTaskStateChange",
+    "TagResource",
+    "UntagResource",
+    "UpdateCapacityProvider",
+    "UpdateCluster",
+    "UpdateClusterSettings",
+    "UpdateContainerAgent",
+    "UpdateContainerInstancesState",
+    "UpdateDaemon",
+    "UpdateExpressGatewayService",
+    "UpdateService",
+    "UpdateServicePrimaryTaskSet",
+    "UpdateTaskProtection",
+    "UpdateTaskSet",
 ];
 
 /// Runs one ECS operation.
@@ -76,7 +132,9 @@ pub async fn dispatch(
         "DescribeTasks" => tasks::describe(gateway, caller, parse(body)?).await,
         "ListTasks" => tasks::list(gateway, caller, parse(body)?).await,
         "ListContainerInstances" => container_instances::list(gateway, caller, parse(body)?).await,
-        "DescribeContainerInstances" => container_instances::describe(gateway, caller, parse(body)?).await,
+        "DescribeContainerInstances" => {
+            container_instances::describe(gateway, caller, parse(body)?).await
+        }
         "UpdateContainerInstancesState" => {
             container_instances::update_state(gateway, caller, parse(body)?).await
         }
@@ -108,6 +166,7 @@ fn cluster_or_default(cluster: Option<&str>) -> ApiResult<String> {
     let Some(cluster) = cluster else {
         return Ok("default".to_owned());
     };
-    crate::arn::cluster_name(cluster)
-        .ok_or_else(|| crate::error::ecs::invalid_parameter(format!("Invalid cluster: {cluster}")).into())
+    crate::arn::cluster_name(cluster).ok_or_else(|| {
+        crate::error::ecs::invalid_parameter(format!("Invalid cluster: {cluster}")).into()
+    })
 }

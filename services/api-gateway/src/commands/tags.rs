@@ -1,7 +1,7 @@
 //! TagResource, UntagResource, ListTagsForResource.
 
-use berth_events::{Aggregate, ResourceTagged, ResourceUntagged, Tag};
 use berth_eventlog::{Append, Expect};
+use berth_events::{Aggregate, ResourceTagged, ResourceUntagged, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,7 +14,10 @@ use crate::render;
 /// Validated wire tags as event tags (an absent value is the empty string).
 pub fn to_event_tags(tags: Vec<berth_ecs_model::Tag>) -> Vec<Tag> {
     tags.into_iter()
-        .map(|t| Tag { key: t.key, value: t.value.unwrap_or_default() })
+        .map(|t| Tag {
+            key: t.key,
+            value: t.value.unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -40,8 +43,13 @@ pub async fn tag(gateway: &Gateway, caller: &Caller, request: TagRequest) -> Api
             if merged.len() > 50 {
                 return Err(ecs::invalid_parameter("A resource can have at most 50 tags.").into());
             }
-            let event = ResourceTagged { resource_arn: resource_arn.clone(), tags: tags.clone() };
-            Ok(vec![Append::new(aggregate, event, caller.event_meta()).expect(Expect::Version(version))])
+            let event = ResourceTagged {
+                resource_arn: resource_arn.clone(),
+                tags: tags.clone(),
+            };
+            Ok(vec![
+                Append::new(aggregate, event, caller.event_meta()).expect(Expect::Version(version)),
+            ])
         })
         .await?;
     Ok(json!({}))
@@ -60,8 +68,13 @@ pub async fn untag(gateway: &Gateway, caller: &Caller, request: UntagRequest) ->
     gateway
         .execute(|| async {
             let (aggregate, version, _) = locate(gateway, &resource_arn).await?;
-            let event = ResourceUntagged { resource_arn: resource_arn.clone(), tag_keys: tag_keys.clone() };
-            Ok(vec![Append::new(aggregate, event, caller.event_meta()).expect(Expect::Version(version))])
+            let event = ResourceUntagged {
+                resource_arn: resource_arn.clone(),
+                tag_keys: tag_keys.clone(),
+            };
+            Ok(vec![
+                Append::new(aggregate, event, caller.event_meta()).expect(Expect::Version(version)),
+            ])
         })
         .await?;
     Ok(json!({}))
@@ -73,7 +86,11 @@ pub struct ListTagsRequest {
     resource_arn: String,
 }
 
-pub async fn list(gateway: &Gateway, _caller: &Caller, request: ListTagsRequest) -> ApiResult<Value> {
+pub async fn list(
+    gateway: &Gateway,
+    _caller: &Caller,
+    request: ListTagsRequest,
+) -> ApiResult<Value> {
     let (_, _, tags) = locate(gateway, &request.resource_arn).await?;
     Ok(json!({ "tags": render::tags(&tags) }))
 }
@@ -93,8 +110,12 @@ async fn locate(gateway: &Gateway, resource_arn: &str) -> ApiResult<(Aggregate, 
         Resource::TaskDefinition { family, revision } => {
             let row = task_definition_queries::get(gateway.db(), &family, revision)
                 .await?
-                .ok_or_else(|| ecs::resource_not_found("The specified resource could not be found."))?;
-            let version = task_definition_queries::family(gateway.db(), &family).await?.version;
+                .ok_or_else(|| {
+                    ecs::resource_not_found("The specified resource could not be found.")
+                })?;
+            let version = task_definition_queries::family(gateway.db(), &family)
+                .await?
+                .version;
             Ok((Aggregate::TaskDefinitionFamily(family), version, row.tags))
         }
         _ => Err(ecs::resource_not_found("The specified resource could not be found.").into()),

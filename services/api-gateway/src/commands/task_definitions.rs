@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
+use berth_eventlog::{Append, Expect};
 use berth_events::{
     Aggregate, TaskDefinitionDeleted, TaskDefinitionDeregistered, TaskDefinitionRegistered,
 };
-use berth_eventlog::{Append, Expect};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,7 +14,9 @@ use super::pagination::page_request;
 use super::tags::to_event_tags;
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Decision, Gateway};
-use crate::read_model::{FamilyStatusFilter, TaskDefinitionRow, task_definition_queries as queries};
+use crate::read_model::{
+    FamilyStatusFilter, TaskDefinitionRow, task_definition_queries as queries,
+};
 use crate::render;
 
 const UNABLE_TO_DESCRIBE: &str = "Unable to describe task definition.";
@@ -43,8 +45,12 @@ pub async fn register(gateway: &Gateway, caller: &Caller, request: Value) -> Api
                 };
                 Ok(Decision {
                     appends: vec![
-                        Append::new(Aggregate::TaskDefinitionFamily(family.clone()), event, caller.event_meta())
-                            .expect(expect),
+                        Append::new(
+                            Aggregate::TaskDefinitionFamily(family.clone()),
+                            event,
+                            caller.event_meta(),
+                        )
+                        .expect(expect),
                     ],
                     outcome: revision,
                 })
@@ -67,7 +73,11 @@ pub struct DescribeRequest {
     include: Option<Vec<String>>,
 }
 
-pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeRequest) -> ApiResult<Value> {
+pub async fn describe(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DescribeRequest,
+) -> ApiResult<Value> {
     let include_tags = include_tags(request.include.as_deref())?;
     let row = find(gateway, &request.task_definition)
         .await?
@@ -93,7 +103,10 @@ fn include_tags(include: Option<&[String]>) -> ApiResult<bool> {
     let mut tags = false;
     for value in include.unwrap_or_default() {
         if value != "TAGS" {
-            return Err(ecs::invalid_parameter(format!("Invalid include value {value}: expected TAGS.")).into());
+            return Err(ecs::invalid_parameter(format!(
+                "Invalid include value {value}: expected TAGS."
+            ))
+            .into());
         }
         tags = true;
     }
@@ -122,7 +135,10 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
         None | Some("ASC") => false,
         Some("DESC") => true,
         Some(other) => {
-            return Err(ecs::invalid_parameter(format!("Invalid sort {other}: expected ASC or DESC.")).into());
+            return Err(ecs::invalid_parameter(format!(
+                "Invalid sort {other}: expected ASC or DESC."
+            ))
+            .into());
         }
     };
     let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
@@ -139,12 +155,16 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListRequest) -> A
         page.fetch_limit(),
     )
     .await?;
-    let (found, next_token) = page.finish(found, |(family, revision)| format!("{family}:{revision}"));
+    let (found, next_token) =
+        page.finish(found, |(family, revision)| format!("{family}:{revision}"));
     let arns: Vec<String> = found
         .iter()
         .map(|(family, revision)| caller.arns().task_definition(family, *revision))
         .collect();
-    Ok(render::with_next_token(json!({ "taskDefinitionArns": arns }), next_token))
+    Ok(render::with_next_token(
+        json!({ "taskDefinitionArns": arns }),
+        next_token,
+    ))
 }
 
 fn parse_page_key(key: &str) -> ApiResult<(String, u32)> {
@@ -162,7 +182,11 @@ pub struct ListFamiliesRequest {
     max_results: Option<i32>,
 }
 
-pub async fn list_families(gateway: &Gateway, _caller: &Caller, request: ListFamiliesRequest) -> ApiResult<Value> {
+pub async fn list_families(
+    gateway: &Gateway,
+    _caller: &Caller,
+    request: ListFamiliesRequest,
+) -> ApiResult<Value> {
     let status = match request.status.as_deref() {
         None | Some("ACTIVE") => FamilyStatusFilter::Active,
         Some("INACTIVE") => FamilyStatusFilter::Inactive,
@@ -184,7 +208,10 @@ pub async fn list_families(gateway: &Gateway, _caller: &Caller, request: ListFam
     )
     .await?;
     let (families, next_token) = page.finish(families, Clone::clone);
-    Ok(render::with_next_token(json!({ "families": families }), next_token))
+    Ok(render::with_next_token(
+        json!({ "families": families }),
+        next_token,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -193,7 +220,11 @@ pub struct DeregisterRequest {
     task_definition: String,
 }
 
-pub async fn deregister(gateway: &Gateway, caller: &Caller, request: DeregisterRequest) -> ApiResult<Value> {
+pub async fn deregister(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DeregisterRequest,
+) -> ApiResult<Value> {
     let (family, revision) = berth_ecs_model::parse_task_definition_ref(&request.task_definition)?;
     let Some(revision) = revision else {
         return Err(ecs::invalid_parameter(
@@ -236,9 +267,16 @@ pub struct DeleteRequest {
     task_definitions: Vec<String>,
 }
 
-pub async fn delete(gateway: &Gateway, caller: &Caller, request: DeleteRequest) -> ApiResult<Value> {
+pub async fn delete(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DeleteRequest,
+) -> ApiResult<Value> {
     if request.task_definitions.is_empty() || request.task_definitions.len() > 10 {
-        return Err(ecs::invalid_parameter("taskDefinitions must hold between 1 and 10 task definitions.").into());
+        return Err(ecs::invalid_parameter(
+            "taskDefinitions must hold between 1 and 10 task definitions.",
+        )
+        .into());
     }
     let mut targets = Vec::new();
     let mut failures = Vec::new();
@@ -257,7 +295,9 @@ pub async fn delete(gateway: &Gateway, caller: &Caller, request: DeleteRequest) 
                 let mut appends = Vec::new();
                 let mut versioned: HashSet<String> = HashSet::new();
                 for (family, revision) in targets {
-                    let Some(row) = queries::get(gateway.db(), family, *revision).await? else { continue };
+                    let Some(row) = queries::get(gateway.db(), family, *revision).await? else {
+                        continue;
+                    };
                     if row.status != "INACTIVE" {
                         continue;
                     }
@@ -271,7 +311,9 @@ pub async fn delete(gateway: &Gateway, caller: &Caller, request: DeleteRequest) 
                     appends.push(
                         Append::new(
                             Aggregate::TaskDefinitionFamily(family.clone()),
-                            TaskDefinitionDeleted { revision: *revision },
+                            TaskDefinitionDeleted {
+                                revision: *revision,
+                            },
                             caller.event_meta(),
                         )
                         .expect(expect),

@@ -3,8 +3,10 @@
 use std::time::{Duration, Instant};
 
 use berth_aws_protocol::AwsError;
-use berth_events::{Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested};
 use berth_eventlog::{Append, Expect};
+use berth_events::{
+    Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -52,7 +54,9 @@ pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) ->
         return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
     }
     if instance_queries::count_registered(gateway.db(), &cluster).await? == 0 {
-        return Err(ecs::invalid_parameter("No Container Instances were found in your cluster.").into());
+        return Err(
+            ecs::invalid_parameter("No Container Instances were found in your cluster.").into(),
+        );
     }
     let placements = (0..count as usize).map(|_| Vec::new()).collect();
     submit(gateway, caller, &cluster, spec, placements, token).await
@@ -70,9 +74,16 @@ pub struct StartTaskRequest {
     tags: Option<Value>,
 }
 
-pub async fn start(gateway: &Gateway, caller: &Caller, request: StartTaskRequest) -> ApiResult<Value> {
+pub async fn start(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: StartTaskRequest,
+) -> ApiResult<Value> {
     if request.container_instances.is_empty() || request.container_instances.len() > 10 {
-        return Err(ecs::invalid_parameter("containerInstances must name 1 to 10 container instances.").into());
+        return Err(ecs::invalid_parameter(
+            "containerInstances must name 1 to 10 container instances.",
+        )
+        .into());
     }
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     let run_like = RunTaskRequest {
@@ -102,7 +113,12 @@ struct TaskSpec {
 }
 
 impl TaskSpec {
-    async fn new(gateway: &Gateway, cluster: &str, reference: &str, request: &RunTaskRequest) -> ApiResult<Self> {
+    async fn new(
+        gateway: &Gateway,
+        cluster: &str,
+        reference: &str,
+        request: &RunTaskRequest,
+    ) -> ApiResult<Self> {
         active_cluster(gateway, cluster).await?;
         let definition = task_definitions::find(gateway, reference)
             .await?
@@ -110,7 +126,10 @@ impl TaskSpec {
         if definition.status != "ACTIVE" {
             return Err(ecs::client("TaskDefinition is inactive.").into());
         }
-        let launch_type = request.launch_type.clone().unwrap_or_else(|| "EC2".to_owned());
+        let launch_type = request
+            .launch_type
+            .clone()
+            .unwrap_or_else(|| "EC2".to_owned());
         if !["EC2", "EXTERNAL"].contains(&launch_type.as_str()) {
             return Err(ecs::invalid_parameter(format!(
                 "Launch type {launch_type} is not supported: Berth runs EC2 and EXTERNAL tasks."
@@ -132,7 +151,8 @@ impl TaskSpec {
         if request.started_by.as_ref().is_some_and(|s| s.len() > 128) {
             return Err(ecs::invalid_parameter("startedBy can be at most 128 characters.").into());
         }
-        let resources = berth_ecs_model::task_resources(&definition.definition, request.overrides.as_ref());
+        let resources =
+            berth_ecs_model::task_resources(&definition.definition, request.overrides.as_ref());
         let ports = resources
             .ports
             .iter()
@@ -177,18 +197,24 @@ impl TaskSpec {
 
 fn validate_constraints(constraints: &[Constraint]) -> ApiResult<()> {
     if constraints.len() > 10 {
-        return Err(ecs::invalid_parameter("A task can have at most 10 placement constraints.").into());
+        return Err(
+            ecs::invalid_parameter("A task can have at most 10 placement constraints.").into(),
+        );
     }
     for constraint in constraints {
         match (constraint.kind.as_str(), constraint.expression.as_deref()) {
             ("distinctInstance", _) => {}
             ("memberOf", Some(expression)) => {
                 berth_cql::Query::parse(expression).map_err(|error| {
-                    ecs::invalid_parameter(format!("Invalid placement constraint expression: {error}"))
+                    ecs::invalid_parameter(format!(
+                        "Invalid placement constraint expression: {error}"
+                    ))
                 })?;
             }
             ("memberOf", None) => {
-                return Err(ecs::invalid_parameter("A memberOf constraint needs an expression.").into());
+                return Err(
+                    ecs::invalid_parameter("A memberOf constraint needs an expression.").into(),
+                );
             }
             (other, _) => {
                 return Err(ecs::invalid_parameter(format!(
@@ -203,15 +229,22 @@ fn validate_constraints(constraints: &[Constraint]) -> ApiResult<()> {
 
 fn validate_strategy(strategy: &[Strategy]) -> ApiResult<()> {
     if strategy.len() > 5 {
-        return Err(ecs::invalid_parameter("A task can have at most 5 placement strategy rules.").into());
+        return Err(
+            ecs::invalid_parameter("A task can have at most 5 placement strategy rules.").into(),
+        );
     }
     for rule in strategy {
         let field = rule.field.as_deref();
         let valid = match rule.kind.as_str() {
             "random" => true,
-            "binpack" => matches!(field.map(str::to_ascii_lowercase).as_deref(), Some("cpu" | "memory")),
+            "binpack" => matches!(
+                field.map(str::to_ascii_lowercase).as_deref(),
+                Some("cpu" | "memory")
+            ),
             "spread" => field.is_some_and(|f| {
-                f.eq_ignore_ascii_case("instanceId") || f.eq_ignore_ascii_case("host") || f.starts_with("attribute:")
+                f.eq_ignore_ascii_case("instanceId")
+                    || f.eq_ignore_ascii_case("host")
+                    || f.starts_with("attribute:")
             }),
             _ => false,
         };
@@ -240,7 +273,10 @@ async fn submit(
     // With a clientToken the ids are derived from it: a retried request appends
     // the same tasks, which already exist, so nothing runs twice.
     let request_id = match client_token {
-        Some(token) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{cluster}/{token}").as_bytes()),
+        Some(token) => uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{cluster}/{token}").as_bytes(),
+        ),
         None => caller.request_id.unwrap_or_else(uuid::Uuid::now_v7),
     };
     let appends: Vec<Append> = targets
@@ -255,7 +291,10 @@ async fn submit(
             event.target_instances = target_instances;
             event.request_id = request_id.to_string();
             Append::new(
-                Aggregate::Task { cluster: cluster.to_owned(), id: id.simple().to_string() },
+                Aggregate::Task {
+                    cluster: cluster.to_owned(),
+                    id: id.simple().to_string(),
+                },
                 event,
                 caller.event_meta(),
             )
@@ -267,7 +306,10 @@ async fn submit(
     gateway
         .execute(|| async {
             // A retry with the same clientToken finds its tasks already requested.
-            if !task_queries::of_request(gateway.db(), &request_key).await?.is_empty() {
+            if !task_queries::of_request(gateway.db(), &request_key)
+                .await?
+                .is_empty()
+            {
                 return Ok(vec![]);
             }
             Ok(appends.clone())
@@ -298,7 +340,11 @@ async fn submit(
     Ok(json!({ "tasks": tasks, "failures": failures }))
 }
 
-async fn wait_for_placement(gateway: &Gateway, request_id: &str, expected: usize) -> ApiResult<Vec<TaskRow>> {
+async fn wait_for_placement(
+    gateway: &Gateway,
+    request_id: &str,
+    expected: usize,
+) -> ApiResult<Vec<TaskRow>> {
     let deadline = Instant::now() + PLACEMENT_WAIT;
     loop {
         let rows = task_queries::of_request(gateway.db(), request_id).await?;
@@ -323,7 +369,11 @@ pub struct StopTaskRequest {
     reason: Option<String>,
 }
 
-pub async fn stop(gateway: &Gateway, caller: &Caller, request: StopTaskRequest) -> ApiResult<Value> {
+pub async fn stop(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: StopTaskRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let id = task_id(&cluster, &request.task)?;
@@ -341,8 +391,15 @@ pub async fn stop(gateway: &Gateway, caller: &Caller, request: StopTaskRequest) 
                 reason: request.reason.clone(),
             };
             Ok(vec![
-                Append::new(Aggregate::Task { cluster: cluster.clone(), id: id.clone() }, event, caller.event_meta())
-                    .expect(Expect::Version(task.version)),
+                Append::new(
+                    Aggregate::Task {
+                        cluster: cluster.clone(),
+                        id: id.clone(),
+                    },
+                    event,
+                    caller.event_meta(),
+                )
+                .expect(Expect::Version(task.version)),
             ])
         })
         .await?;
@@ -364,20 +421,29 @@ pub struct DescribeTasksRequest {
     include: Option<Vec<String>>,
 }
 
-pub async fn describe(gateway: &Gateway, caller: &Caller, request: DescribeTasksRequest) -> ApiResult<Value> {
+pub async fn describe(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: DescribeTasksRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     if request.tasks.is_empty() || request.tasks.len() > 100 {
         return Err(ecs::invalid_parameter("tasks must name 1 to 100 tasks.").into());
     }
-    let include_tags = request.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+    let include_tags = request
+        .include
+        .unwrap_or_default()
+        .iter()
+        .any(|i| i == "TAGS");
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for reference in &request.tasks {
         let id = task_id(&cluster, reference)?;
         match task_queries::get(gateway.db(), &cluster, &id).await? {
             Some(row) => tasks.push(render::task(caller, &row, include_tags)),
-            None => failures.push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
+            None => failures
+                .push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
         }
     }
     Ok(json!({ "tasks": tasks, "failures": failures }))
@@ -397,11 +463,17 @@ pub struct ListTasksRequest {
     max_results: Option<i32>,
 }
 
-pub async fn list(gateway: &Gateway, caller: &Caller, request: ListTasksRequest) -> ApiResult<Value> {
+pub async fn list(
+    gateway: &Gateway,
+    caller: &Caller,
+    request: ListTasksRequest,
+) -> ApiResult<Value> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let page = page_request(request.next_token.as_deref(), request.max_results, 100)?;
-    let desired_status = request.desired_status.unwrap_or_else(|| "RUNNING".to_owned());
+    let desired_status = request
+        .desired_status
+        .unwrap_or_else(|| "RUNNING".to_owned());
     let ids = match desired_status.as_str() {
         // ECS never sets PENDING as a desired status, so it matches nothing.
         "PENDING" => Vec::new(),
@@ -418,7 +490,14 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListTasksRequest)
                 desired_status,
                 launch_type: request.launch_type,
             };
-            task_queries::list(gateway.db(), &cluster, &filter, page.after.as_deref(), page.fetch_limit()).await?
+            task_queries::list(
+                gateway.db(),
+                &cluster,
+                &filter,
+                page.after.as_deref(),
+                page.fetch_limit(),
+            )
+            .await?
         }
         other => {
             return Err(ecs::invalid_parameter(format!(
@@ -428,8 +507,14 @@ pub async fn list(gateway: &Gateway, caller: &Caller, request: ListTasksRequest)
         }
     };
     let (ids, next_token) = page.finish(ids, Clone::clone);
-    let arns: Vec<String> = ids.iter().map(|id| caller.arns().task(&cluster, id)).collect();
-    Ok(render::with_next_token(json!({ "taskArns": arns }), next_token))
+    let arns: Vec<String> = ids
+        .iter()
+        .map(|id| caller.arns().task(&cluster, id))
+        .collect();
+    Ok(render::with_next_token(
+        json!({ "taskArns": arns }),
+        next_token,
+    ))
 }
 
 /// A task id from an id or a task ARN of `cluster`.
@@ -457,7 +542,8 @@ pub fn instance_id(cluster: &str, reference: &str) -> ApiResult<String> {
 /// Ids are hex and hyphens; anything else cannot name a Berth resource (and must
 /// never reach a NATS subject).
 fn valid_id(id: &str) -> ApiResult<String> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(AwsError::invalid_parameter(format!("Invalid identifier: {id}")).into());
     }
     Ok(id.to_owned())

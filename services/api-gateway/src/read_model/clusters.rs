@@ -62,7 +62,12 @@ impl ClusterRow {
     pub(crate) fn updated(&mut self, event: &ClusterUpdated) {
         if let Some(settings) = &event.settings {
             for setting in settings {
-                match self.doc.settings.iter_mut().find(|s| s.name == setting.name) {
+                match self
+                    .doc
+                    .settings
+                    .iter_mut()
+                    .find(|s| s.name == setting.name)
+                {
                     Some(existing) => existing.value = setting.value.clone(),
                     None => self.doc.settings.push(setting.clone()),
                 }
@@ -124,7 +129,11 @@ impl ClusterBatch {
         let mut batch = Self::default();
         let rows = fetch_by_keys(
             connection,
-            |keys| format!("SELECT name, status, doc, tags, version FROM clusters WHERE name IN ({keys})"),
+            |keys| {
+                format!(
+                    "SELECT name, status, doc, tags, version FROM clusters WHERE name IN ({keys})"
+                )
+            },
             &names,
         )
         .await?;

@@ -167,7 +167,11 @@ pub(crate) mod queries {
 
     use super::{COLUMNS, InstanceRow};
 
-    pub async fn get(pool: &AnyPool, cluster: &str, id: &str) -> Result<Option<InstanceRow>, sqlx::Error> {
+    pub async fn get(
+        pool: &AnyPool,
+        cluster: &str,
+        id: &str,
+    ) -> Result<Option<InstanceRow>, sqlx::Error> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM container_instances WHERE cluster = $1 AND id = $2"
         ))
@@ -179,7 +183,10 @@ pub(crate) mod queries {
     }
 
     /// Every instance of a cluster that is not INACTIVE, by id.
-    pub async fn of_cluster(pool: &AnyPool, cluster: &str) -> Result<Vec<InstanceRow>, sqlx::Error> {
+    pub async fn of_cluster(
+        pool: &AnyPool,
+        cluster: &str,
+    ) -> Result<Vec<InstanceRow>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM container_instances WHERE cluster = $1 AND status <> 'INACTIVE' ORDER BY id"
         ))

@@ -14,11 +14,12 @@ mod tasks;
 
 pub use clusters::{ClusterDoc, ClusterRow};
 pub use container_instances::{InstanceDoc, InstanceRow};
-pub use tasks::{
-    ContainerDoc, PLACEMENT_FAILED, PLACEMENT_PENDING, PLACEMENT_PLACED, TaskDoc, TaskFilter, TaskRow,
-};
 pub use projection::GatewayProjection;
 pub use task_definitions::{FamilyStatusFilter, TaskDefinitionRow};
+pub use tasks::{
+    ContainerDoc, PLACEMENT_FAILED, PLACEMENT_PENDING, PLACEMENT_PLACED, TaskDoc, TaskFilter,
+    TaskRow,
+};
 
 pub(crate) use clusters::queries as cluster_queries;
 pub(crate) use container_instances::queries as instance_queries;
@@ -41,7 +42,10 @@ pub(crate) async fn upsert_rows<T>(
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = sql_for(&berth_projection::sql::values_placeholders(chunk.len(), columns));
+        let sql = sql_for(&berth_projection::sql::values_placeholders(
+            chunk.len(),
+            columns,
+        ));
         let mut query = sqlx::query(&sql);
         for row in chunk {
             query = bind(query, row);

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use berth_events::{Aggregate, Event};
 use berth_eventlog::RecordedEvent;
+use berth_events::{Aggregate, Event};
 use berth_projection::{Projection, ProjectionError};
 use sqlx::AnyConnection;
 
 use super::clusters::{self, ClusterBatch};
 use super::container_instances::{self, InstanceBatch};
-use super::tasks::{self, TaskBatch, TaskRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
+use super::tasks::{self, TaskBatch, TaskRow};
 use crate::arn::{self, Resource};
 
 /// The read model behind every Describe*/List* the gateway answers.
@@ -24,13 +24,25 @@ impl Projection for GatewayProjection {
 
     fn schema(&self) -> &'static [&'static str] {
         static SCHEMA: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-            [clusters::SCHEMA, task_definitions::SCHEMA, container_instances::SCHEMA, tasks::SCHEMA].concat()
+            [
+                clusters::SCHEMA,
+                task_definitions::SCHEMA,
+                container_instances::SCHEMA,
+                tasks::SCHEMA,
+            ]
+            .concat()
         });
         &SCHEMA
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["clusters", "task_definitions", "task_definition_families", "container_instances", "tasks"]
+        &[
+            "clusters",
+            "task_definitions",
+            "task_definition_families",
+            "container_instances",
+            "tasks",
+        ]
     }
 
     async fn apply(
@@ -39,17 +51,21 @@ impl Projection for GatewayProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let keys = TouchedKeys::of(events);
-        let mut clusters = ClusterBatch::load(connection, keys.clusters.into_iter().collect()).await?;
+        let mut clusters =
+            ClusterBatch::load(connection, keys.clusters.into_iter().collect()).await?;
         let mut task_definitions = TaskDefinitionBatch::load(
             connection,
             keys.families.into_iter().collect(),
             keys.revisions.into_iter().collect(),
         )
         .await?;
-        let mut instances = InstanceBatch::load(connection, keys.instances.into_iter().collect()).await?;
+        let mut instances =
+            InstanceBatch::load(connection, keys.instances.into_iter().collect()).await?;
         let mut tasks = TaskBatch::load(connection, keys.tasks.into_iter().collect()).await?;
         for recorded in events {
-            let Some(event) = &recorded.event else { continue };
+            let Some(event) = &recorded.event else {
+                continue;
+            };
             let sequence = recorded.sequence;
             match (&recorded.aggregate, event) {
                 (Aggregate::Cluster(name), event) => {
@@ -69,31 +85,40 @@ impl Projection for GatewayProjection {
                     let family_row = task_definitions.touch_family(family, sequence);
                     match event {
                         Event::TaskDefinitionRegistered(registered) => {
-                            family_row.last_revision = family_row.last_revision.max(registered.revision);
-                            task_definitions
-                                .insert(TaskDefinitionRow::registered(registered, recorded.meta.time));
+                            family_row.last_revision =
+                                family_row.last_revision.max(registered.revision);
+                            task_definitions.insert(TaskDefinitionRow::registered(
+                                registered,
+                                recorded.meta.time,
+                            ));
                         }
                         Event::TaskDefinitionDeregistered(deregistered) => {
-                            if let Some(row) = task_definitions.revision_mut(family, deregistered.revision) {
+                            if let Some(row) =
+                                task_definitions.revision_mut(family, deregistered.revision)
+                            {
                                 row.status = "INACTIVE".into();
                                 row.deregistered_at = Some(recorded.meta.time);
                             }
                         }
                         Event::TaskDefinitionDeleted(deleted) => {
-                            if let Some(row) = task_definitions.revision_mut(family, deleted.revision) {
+                            if let Some(row) =
+                                task_definitions.revision_mut(family, deleted.revision)
+                            {
                                 row.status = "DELETE_IN_PROGRESS".into();
                                 row.deleted_at = Some(recorded.meta.time);
                             }
                         }
                         Event::ResourceTagged(tagged) => {
-                            if let Some(Resource::TaskDefinition { revision, .. }) = arn::parse(&tagged.resource_arn)
+                            if let Some(Resource::TaskDefinition { revision, .. }) =
+                                arn::parse(&tagged.resource_arn)
                                 && let Some(row) = task_definitions.revision_mut(family, revision)
                             {
                                 merge_tags(&mut row.tags, &tagged.tags);
                             }
                         }
                         Event::ResourceUntagged(untagged) => {
-                            if let Some(Resource::TaskDefinition { revision, .. }) = arn::parse(&untagged.resource_arn)
+                            if let Some(Resource::TaskDefinition { revision, .. }) =
+                                arn::parse(&untagged.resource_arn)
                                 && let Some(row) = task_definitions.revision_mut(family, revision)
                             {
                                 row.tags.retain(|t| !untagged.tag_keys.contains(&t.key));
@@ -108,7 +133,9 @@ impl Projection for GatewayProjection {
                         Event::ContainerInstanceRegistered(registered) => {
                             row.registered(registered, recorded.meta.time)
                         }
-                        Event::ContainerInstanceStatusChanged(changed) => row.status = changed.status.clone(),
+                        Event::ContainerInstanceStatusChanged(changed) => {
+                            row.status = changed.status.clone()
+                        }
                         Event::ContainerInstanceDeregistered(_) => {
                             row.status = "INACTIVE".into();
                             row.agent_connected = false;
@@ -117,15 +144,23 @@ impl Projection for GatewayProjection {
                         Event::AgentDisconnected(_) => row.agent_connected = false,
                         Event::AttributesPut(put) => {
                             for attribute in &put.attributes {
-                                row.doc.custom_attributes.retain(|a| a.name != attribute.name);
+                                row.doc
+                                    .custom_attributes
+                                    .retain(|a| a.name != attribute.name);
                                 row.doc.custom_attributes.push(attribute.clone());
                             }
                         }
                         Event::AttributesDeleted(deleted) => {
-                            row.doc.custom_attributes.retain(|a| !deleted.names.contains(&a.name));
-                            row.doc.agent_attributes.retain(|a| !deleted.names.contains(&a.name));
+                            row.doc
+                                .custom_attributes
+                                .retain(|a| !deleted.names.contains(&a.name));
+                            row.doc
+                                .agent_attributes
+                                .retain(|a| !deleted.names.contains(&a.name));
                         }
-                        Event::ResourceTagged(tagged) => merge_tags(&mut row.doc.tags, &tagged.tags),
+                        Event::ResourceTagged(tagged) => {
+                            merge_tags(&mut row.doc.tags, &tagged.tags)
+                        }
                         Event::ResourceUntagged(untagged) => {
                             row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
                         }
@@ -133,21 +168,32 @@ impl Projection for GatewayProjection {
                     }
                 }
                 (Aggregate::Task { cluster, id }, Event::TaskRequested(requested)) => {
-                    tasks.insert(TaskRow::requested(cluster, id, requested, recorded.meta.time), sequence);
+                    tasks.insert(
+                        TaskRow::requested(cluster, id, requested, recorded.meta.time),
+                        sequence,
+                    );
                 }
                 (Aggregate::Task { cluster, id }, event) => {
-                    let Some(row) = tasks.touch(cluster, id, sequence) else { continue };
+                    let Some(row) = tasks.touch(cluster, id, sequence) else {
+                        continue;
+                    };
                     match event {
                         Event::TaskPlaced(placed) => row.placed(placed),
                         Event::TaskPlacementFailed(failed) => {
                             row.placement = tasks::PLACEMENT_FAILED.into();
                             row.doc.failures = failed.failures.clone();
                         }
-                        Event::TaskStopRequested(stop) => {
-                            row.stop_requested(&stop.stop_code, stop.reason.as_deref(), recorded.meta.time)
+                        Event::TaskStopRequested(stop) => row.stop_requested(
+                            &stop.stop_code,
+                            stop.reason.as_deref(),
+                            recorded.meta.time,
+                        ),
+                        Event::TaskStateReported(report) => {
+                            row.reported(report, recorded.meta.time)
                         }
-                        Event::TaskStateReported(report) => row.reported(report, recorded.meta.time),
-                        Event::ResourceTagged(tagged) => merge_tags(&mut row.doc.tags, &tagged.tags),
+                        Event::ResourceTagged(tagged) => {
+                            merge_tags(&mut row.doc.tags, &tagged.tags)
+                        }
                         Event::ResourceUntagged(untagged) => {
                             row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
                         }

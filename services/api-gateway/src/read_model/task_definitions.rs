@@ -161,7 +161,11 @@ impl TaskDefinitionBatch {
     }
 
     /// The revision to change, if it exists, marked for write-back.
-    pub(crate) fn revision_mut(&mut self, family: &str, revision: u32) -> Option<&mut TaskDefinitionRow> {
+    pub(crate) fn revision_mut(
+        &mut self,
+        family: &str,
+        revision: u32,
+    ) -> Option<&mut TaskDefinitionRow> {
         let key = (family.to_owned(), revision);
         let row = self.revisions.get_mut(&key)?;
         self.dirty_revisions.insert(key);
@@ -174,7 +178,11 @@ impl TaskDefinitionBatch {
             .iter()
             .filter_map(|family| {
                 let row = self.families.get(family)?;
-                Some((family.as_str(), row.version as i64, i64::from(row.last_revision)))
+                Some((
+                    family.as_str(),
+                    row.version as i64,
+                    i64::from(row.last_revision),
+                ))
             })
             .collect();
         upsert_rows(
@@ -284,10 +292,12 @@ pub(crate) mod queries {
         .bind(family)
         .fetch_optional(pool)
         .await?;
-        Ok(row.map_or_else(FamilyRow::default, |(version, last)| FamilyRow {
-            version: version.max(0) as u64,
-            last_revision: last.clamp(0, u32::MAX.into()) as u32,
-        }))
+        Ok(
+            row.map_or_else(FamilyRow::default, |(version, last)| FamilyRow {
+                version: version.max(0) as u64,
+                last_revision: last.clamp(0, u32::MAX.into()) as u32,
+            }),
+        )
     }
 
     /// (family, revision) pairs with `status`, optionally of one family, in order
@@ -300,8 +310,13 @@ pub(crate) mod queries {
         after: Option<(String, u32)>,
         limit: usize,
     ) -> Result<Vec<(String, u32)>, sqlx::Error> {
-        let (comparison, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
-        let mut sql = String::from("SELECT family, revision FROM task_definitions WHERE status = $1");
+        let (comparison, order) = if descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let mut sql =
+            String::from("SELECT family, revision FROM task_definitions WHERE status = $1");
         let mut next = 2;
         if family.is_some() {
             sql.push_str(&format!(" AND family = ${next}"));
@@ -316,7 +331,9 @@ pub(crate) mod queries {
             ));
             next += 2;
         }
-        sql.push_str(&format!(" ORDER BY family {order}, revision {order} LIMIT ${next}"));
+        sql.push_str(&format!(
+            " ORDER BY family {order}, revision {order} LIMIT ${next}"
+        ));
         let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(status);
         if let Some(family) = family {
             query = query.bind(family);

@@ -3,7 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use berth_events::{
-    EpochMillis, Json, PlacementFailure, PortAssignment, Tag, TaskPlaced, TaskRequested, TaskStateReported,
+    EpochMillis, Json, PlacementFailure, PortAssignment, Tag, TaskPlaced, TaskRequested,
+    TaskStateReported,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
@@ -112,7 +113,12 @@ fn status_rank(status: &str) -> u8 {
 }
 
 impl TaskRow {
-    pub(crate) fn requested(cluster: &str, id: &str, event: &TaskRequested, at: EpochMillis) -> Self {
+    pub(crate) fn requested(
+        cluster: &str,
+        id: &str,
+        event: &TaskRequested,
+        at: EpochMillis,
+    ) -> Self {
         let containers = event
             .definition
             .get("containerDefinitions")
@@ -125,7 +131,9 @@ impl TaskRow {
                         image: text(definition, "image"),
                         cpu: definition.get("cpu").and_then(Json::as_i64),
                         memory: definition.get("memory").and_then(Json::as_i64),
-                        memory_reservation: definition.get("memoryReservation").and_then(Json::as_i64),
+                        memory_reservation: definition
+                            .get("memoryReservation")
+                            .and_then(Json::as_i64),
                         last_status: "PENDING".into(),
                         ..ContainerDoc::default()
                     })
@@ -165,9 +173,16 @@ impl TaskRow {
         self.advance("PENDING");
     }
 
-    pub(crate) fn stop_requested(&mut self, stop_code: &str, reason: Option<&str>, at: EpochMillis) {
+    pub(crate) fn stop_requested(
+        &mut self,
+        stop_code: &str,
+        reason: Option<&str>,
+        at: EpochMillis,
+    ) {
         self.desired_status = "STOPPED".into();
-        self.doc.stop_code.get_or_insert_with(|| stop_code.to_owned());
+        self.doc
+            .stop_code
+            .get_or_insert_with(|| stop_code.to_owned());
         if self.doc.stopped_reason.is_none() {
             self.doc.stopped_reason = reason.map(str::to_owned);
         }
@@ -188,7 +203,12 @@ impl TaskRow {
         }
         self.advance(&event.last_status);
         for reported in &event.containers {
-            if let Some(container) = self.doc.containers.iter_mut().find(|c| c.name == reported.name) {
+            if let Some(container) = self
+                .doc
+                .containers
+                .iter_mut()
+                .find(|c| c.name == reported.name)
+            {
                 container.last_status = reported.last_status.clone();
                 container.exit_code = reported.exit_code.or(container.exit_code);
                 container.reason = reported.reason.clone().or(container.reason.take());
@@ -196,7 +216,10 @@ impl TaskRow {
                 if !reported.network_bindings.is_empty() {
                     container.network_bindings = reported.network_bindings.clone();
                 }
-                container.health_status = reported.health_status.clone().or(container.health_status.take());
+                container.health_status = reported
+                    .health_status
+                    .clone()
+                    .or(container.health_status.take());
             }
         }
         let doc = &mut self.doc;
@@ -208,7 +231,8 @@ impl TaskRow {
         if event.last_status == "STOPPED" {
             self.desired_status = "STOPPED".into();
             doc.stopped_at = event.stopped_at.or(Some(at.0));
-            doc.stopping_at.get_or_insert(doc.stopped_at.unwrap_or(at.0));
+            doc.stopping_at
+                .get_or_insert(doc.stopped_at.unwrap_or(at.0));
             if doc.stop_code.is_none() {
                 doc.stop_code = event.stop_code.clone();
             }
@@ -243,7 +267,11 @@ impl TaskRow {
 }
 
 fn text(value: &Json, key: &str) -> String {
-    value.get(key).and_then(Json::as_str).unwrap_or_default().to_owned()
+    value
+        .get(key)
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The tasks a batch touches.
@@ -254,12 +282,24 @@ pub(crate) struct TaskBatch {
 }
 
 impl TaskBatch {
-    pub(crate) async fn load(connection: &mut AnyConnection, keys: Vec<(String, String)>) -> Result<Self, sqlx::Error> {
+    pub(crate) async fn load(
+        connection: &mut AnyConnection,
+        keys: Vec<(String, String)>,
+    ) -> Result<Self, sqlx::Error> {
         let mut batch = Self::default();
-        let rows = fetch_by_pairs(connection, &format!("SELECT {COLUMNS} FROM tasks WHERE"), "cluster", "id", &keys).await?;
+        let rows = fetch_by_pairs(
+            connection,
+            &format!("SELECT {COLUMNS} FROM tasks WHERE"),
+            "cluster",
+            "id",
+            &keys,
+        )
+        .await?;
         for row in &rows {
             let task = TaskRow::from_row(row)?;
-            batch.rows.insert((task.cluster.clone(), task.id.clone()), task);
+            batch
+                .rows
+                .insert((task.cluster.clone(), task.id.clone()), task);
         }
         Ok(batch)
     }
@@ -337,7 +377,11 @@ pub(crate) mod queries {
     use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskRow};
 
     /// A task the user can see (not one whose placement failed).
-    pub async fn get(pool: &AnyPool, cluster: &str, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+    pub async fn get(
+        pool: &AnyPool,
+        cluster: &str,
+        id: &str,
+    ) -> Result<Option<TaskRow>, sqlx::Error> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tasks WHERE cluster = $1 AND id = $2 AND placement <> '{PLACEMENT_FAILED}'"
         ))
@@ -350,10 +394,12 @@ pub(crate) mod queries {
 
     /// Every task of one RunTask/StartTask request, placed or not.
     pub async fn of_request(pool: &AnyPool, request_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"))
-            .bind(request_id)
-            .fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"
+        ))
+        .bind(request_id)
+        .fetch_all(pool)
+        .await?;
         rows.iter().map(TaskRow::from_row).collect()
     }
 
@@ -395,7 +441,10 @@ pub(crate) mod queries {
 
     /// Tasks on instances of a cluster that are not yet stopped (for counts,
     /// remaining resources and the query language).
-    pub async fn active_on_cluster(pool: &AnyPool, cluster: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+    pub async fn active_on_cluster(
+        pool: &AnyPool,
+        cluster: &str,
+    ) -> Result<Vec<TaskRow>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' AND last_status <> 'STOPPED'"
         ))
@@ -413,7 +462,10 @@ pub(crate) mod counts {
 
     /// (pending, running) tasks of a cluster: PENDING counts everything placed or
     /// being placed that does not run yet.
-    pub async fn pending_and_running(pool: &AnyPool, cluster: &str) -> Result<(i64, i64), sqlx::Error> {
+    pub async fn pending_and_running(
+        pool: &AnyPool,
+        cluster: &str,
+    ) -> Result<(i64, i64), sqlx::Error> {
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT last_status, COUNT(*) FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' \
              AND last_status <> 'STOPPED' GROUP BY last_status"
@@ -421,8 +473,16 @@ pub(crate) mod counts {
         .bind(cluster)
         .fetch_all(pool)
         .await?;
-        let running = rows.iter().filter(|(s, _)| s == "RUNNING").map(|(_, n)| n).sum();
-        let pending = rows.iter().filter(|(s, _)| s != "RUNNING").map(|(_, n)| n).sum();
+        let running = rows
+            .iter()
+            .filter(|(s, _)| s == "RUNNING")
+            .map(|(_, n)| n)
+            .sum();
+        let pending = rows
+            .iter()
+            .filter(|(s, _)| s != "RUNNING")
+            .map(|(_, n)| n)
+            .sum();
         Ok((pending, running))
     }
 }

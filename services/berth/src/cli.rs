@@ -155,7 +155,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         agents = control_plane.agent_gateway_addr,
         local = match &local_agent {
             None => "none".to_owned(),
-            Some(driver) => format!("{driver:?}"),
+            Some(DriverChoice::Docker { .. }) => "docker".to_owned(),
+            Some(DriverChoice::Process) => "process".to_owned(),
+            Some(DriverChoice::Sim) => "simulated".to_owned(),
         },
         key = credentials.access_key_id,
         secret = credentials.secret_access_key,

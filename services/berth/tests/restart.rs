@@ -29,7 +29,12 @@ impl BerthProcess {
             .arg(data_dir)
             .args(["--api-addr", &format!("127.0.0.1:{port}")])
             // Its own agent gateway port, and a local agent running plain processes.
-            .args(["--agent-gateway-addr", "127.0.0.1:0", "--agent-driver", "process"])
+            .args([
+                "--agent-gateway-addr",
+                "127.0.0.1:0",
+                "--agent-driver",
+                "process",
+            ])
             .args(extra)
             .env("BERTH_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("BERTH_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)

@@ -6,7 +6,10 @@ use berth_events::{ClusterCreated, ClusterSetting, ClusterUpdated, Json, Tag};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use super::{fetch_by_keys, upsert_rows};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::bulk_upsert;
+
+use super::fetch_by_keys;
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS clusters (
     name KEY_TEXT PRIMARY KEY,
@@ -156,39 +159,27 @@ impl ClusterBatch {
     }
 
     pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<(String, String, String, String, i64)> = self
+        let rows: Vec<Vec<Json>> = self
             .dirty
             .iter()
             .filter_map(|name| self.rows.get(name))
             .map(|row| {
-                (
-                    row.name.clone(),
-                    row.status.clone(),
-                    serde_json::to_string(&row.doc).unwrap_or_default(),
-                    serde_json::to_string(&row.tags).unwrap_or_default(),
-                    row.version as i64,
-                )
+                vec![
+                    row.name.clone().into(),
+                    row.status.clone().into(),
+                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
+                    serde_json::to_string(&row.tags).unwrap_or_default().into(),
+                    row.version.into(),
+                ]
             })
             .collect();
-        upsert_rows(
+        bulk_upsert(
             connection,
+            "clusters",
+            &[Text("name"), Text("status"), Text("doc"), Text("tags"), BigInt("version")],
+            "(name) DO UPDATE SET status = excluded.status, doc = excluded.doc, tags = excluded.tags, \
+             version = excluded.version",
             &rows,
-            5,
-            |values| {
-                format!(
-                    "INSERT INTO clusters (name, status, doc, tags, version) VALUES {values} \
-                     ON CONFLICT (name) DO UPDATE SET status = excluded.status, doc = excluded.doc, \
-                     tags = excluded.tags, version = excluded.version"
-                )
-            },
-            |query, row| {
-                query
-                    .bind(row.0.as_str())
-                    .bind(row.1.as_str())
-                    .bind(row.2.as_str())
-                    .bind(row.3.as_str())
-                    .bind(row.4)
-            },
         )
         .await
     }

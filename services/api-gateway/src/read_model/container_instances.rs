@@ -6,7 +6,10 @@ use berth_events::{Attribute, ContainerInstanceRegistered, EpochMillis, Instance
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use super::{fetch_by_pairs, upsert_rows};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::bulk_upsert;
+
+use super::fetch_by_pairs;
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS container_instances (
     cluster KEY_TEXT NOT NULL,
@@ -131,32 +134,28 @@ impl InstanceBatch {
     }
 
     pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<(&InstanceRow, String)> = self
+        let rows: Vec<Vec<serde_json::Value>> = self
             .dirty
             .iter()
             .filter_map(|key| self.rows.get(key))
-            .map(|row| (row, serde_json::to_string(&row.doc).unwrap_or_default()))
+            .map(|row| {
+                vec![
+                    row.cluster.clone().into(),
+                    row.id.clone().into(),
+                    row.status.clone().into(),
+                    i64::from(row.agent_connected).into(),
+                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
+                    row.version.into(),
+                ]
+            })
             .collect();
-        upsert_rows(
+        bulk_upsert(
             connection,
+            "container_instances",
+            &[Text("cluster"), Text("id"), Text("status"), BigInt("agent_connected"), Text("doc"), BigInt("version")],
+            "(cluster, id) DO UPDATE SET status = excluded.status, agent_connected = excluded.agent_connected, \
+             doc = excluded.doc, version = excluded.version",
             &rows,
-            6,
-            |values| {
-                format!(
-                    "INSERT INTO container_instances ({COLUMNS}) VALUES {values} \
-                     ON CONFLICT (cluster, id) DO UPDATE SET status = excluded.status, \
-                     agent_connected = excluded.agent_connected, doc = excluded.doc, version = excluded.version"
-                )
-            },
-            |query, (row, doc)| {
-                query
-                    .bind(row.cluster.as_str())
-                    .bind(row.id.as_str())
-                    .bind(row.status.as_str())
-                    .bind(i64::from(row.agent_connected))
-                    .bind(doc.as_str())
-                    .bind(row.version as i64)
-            },
         )
         .await
     }

@@ -30,31 +30,6 @@ pub(crate) use tasks::queries as task_queries;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-/// Runs `sql` once per chunk of rows with the parameters `bind` adds per row.
-pub(crate) async fn upsert_rows<T>(
-    connection: &mut AnyConnection,
-    rows: &[T],
-    columns: usize,
-    sql_for: impl Fn(&str) -> String,
-    bind: impl for<'q> Fn(
-        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-        &'q T,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = sql_for(&berth_projection::sql::values_placeholders(
-            chunk.len(),
-            columns,
-        ));
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = bind(query, row);
-        }
-        query.execute(&mut *connection).await?;
-    }
-    Ok(())
-}
-
 /// Fetches rows whose single text key is in `keys`, in chunks.
 pub(crate) async fn fetch_by_keys(
     connection: &mut AnyConnection,

@@ -6,7 +6,10 @@ use berth_events::{EpochMillis, Json, Tag, TaskDefinitionRegistered};
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use super::{fetch_by_keys, fetch_by_pairs, upsert_rows};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::bulk_upsert;
+
+use super::{fetch_by_keys, fetch_by_pairs};
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS task_definitions (
@@ -173,68 +176,63 @@ impl TaskDefinitionBatch {
     }
 
     pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let families: Vec<(&str, i64, i64)> = self
+        let families: Vec<Vec<Json>> = self
             .dirty_families
             .iter()
             .filter_map(|family| {
                 let row = self.families.get(family)?;
-                Some((
-                    family.as_str(),
-                    row.version as i64,
-                    i64::from(row.last_revision),
-                ))
+                Some(vec![
+                    family.clone().into(),
+                    row.version.into(),
+                    row.last_revision.into(),
+                ])
             })
             .collect();
-        upsert_rows(
+        bulk_upsert(
             connection,
+            "task_definition_families",
+            &[Text("family"), BigInt("version"), BigInt("last_revision")],
+            "(family) DO UPDATE SET version = excluded.version, last_revision = excluded.last_revision",
             &families,
-            3,
-            |values| {
-                format!(
-                    "INSERT INTO task_definition_families (family, version, last_revision) VALUES {values} \
-                     ON CONFLICT (family) DO UPDATE SET version = excluded.version, \
-                     last_revision = excluded.last_revision"
-                )
-            },
-            |query, row| query.bind(row.0).bind(row.1).bind(row.2),
         )
         .await?;
-        let revisions: Vec<(&TaskDefinitionRow, String, String)> = self
+        let revisions: Vec<Vec<Json>> = self
             .dirty_revisions
             .iter()
             .filter_map(|key| self.revisions.get(key))
             .map(|row| {
-                (
-                    row,
-                    serde_json::to_string(&row.definition).unwrap_or_default(),
-                    serde_json::to_string(&row.tags).unwrap_or_default(),
-                )
+                vec![
+                    row.family.clone().into(),
+                    row.revision.into(),
+                    row.status.clone().into(),
+                    serde_json::to_string(&row.definition)
+                        .unwrap_or_default()
+                        .into(),
+                    serde_json::to_string(&row.tags).unwrap_or_default().into(),
+                    row.registered_at.0.into(),
+                    row.registered_by.clone().into(),
+                    row.deregistered_at.map(|t| t.0).into(),
+                    row.deleted_at.map(|t| t.0).into(),
+                ]
             })
             .collect();
-        upsert_rows(
+        bulk_upsert(
             connection,
+            "task_definitions",
+            &[
+                Text("family"),
+                BigInt("revision"),
+                Text("status"),
+                Text("definition"),
+                Text("tags"),
+                BigInt("registered_at"),
+                Text("registered_by"),
+                BigInt("deregistered_at"),
+                BigInt("deleted_at"),
+            ],
+            "(family, revision) DO UPDATE SET status = excluded.status, definition = excluded.definition, \
+             tags = excluded.tags, deregistered_at = excluded.deregistered_at, deleted_at = excluded.deleted_at",
             &revisions,
-            9,
-            |values| {
-                format!(
-                    "INSERT INTO task_definitions ({COLUMNS}) VALUES {values} \
-                     ON CONFLICT (family, revision) DO UPDATE SET status = excluded.status, \
-                     definition = excluded.definition, tags = excluded.tags, \
-                     deregistered_at = excluded.deregistered_at, deleted_at = excluded.deleted_at"
-                )
-            },
-            |query, (row, definition, tags)| {
-                query
-                    .bind(row.family.as_str())
-                    .bind(i64::from(row.revision))
-                    .bind(row.status.as_str())
-                    .bind(definition.as_str())
-                    .bind(tags.as_str())
-                    .bind(row.registered_at.0)
-                    .bind(row.registered_by.as_deref())
-                    .bind(row.deregistered_at.map(|t| t.0))
-                    .bind(row.deleted_at.map(|t| t.0))
-            },
         )
         .await
     }

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use super::{fetch_by_pairs, upsert_rows};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::bulk_upsert;
+
+use super::fetch_by_pairs;
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tasks (
@@ -321,39 +324,48 @@ impl TaskBatch {
     }
 
     pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<(&TaskRow, String)> = self
+        let rows: Vec<Vec<Json>> = self
             .dirty
             .iter()
             .filter_map(|key| self.rows.get(key))
-            .map(|row| (row, serde_json::to_string(&row.doc).unwrap_or_default()))
+            .map(|row| {
+                vec![
+                    row.cluster.clone().into(),
+                    row.id.clone().into(),
+                    row.family.clone().into(),
+                    row.container_instance_id.clone().into(),
+                    row.last_status.clone().into(),
+                    row.desired_status.clone().into(),
+                    row.group.clone().into(),
+                    row.started_by.clone().into(),
+                    row.placement.clone().into(),
+                    row.request_id.clone().into(),
+                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
+                    row.version.into(),
+                ]
+            })
             .collect();
-        upsert_rows(
+        bulk_upsert(
             connection,
+            "tasks",
+            &[
+                Text("cluster"),
+                Text("id"),
+                Text("family"),
+                Text("container_instance_id"),
+                Text("last_status"),
+                Text("desired_status"),
+                Text("group_name"),
+                Text("started_by"),
+                Text("placement"),
+                Text("request_id"),
+                Text("doc"),
+                BigInt("version"),
+            ],
+            "(cluster, id) DO UPDATE SET container_instance_id = excluded.container_instance_id, \
+             last_status = excluded.last_status, desired_status = excluded.desired_status, \
+             placement = excluded.placement, doc = excluded.doc, version = excluded.version",
             &rows,
-            12,
-            |values| {
-                format!(
-                    "INSERT INTO tasks ({COLUMNS}) VALUES {values} ON CONFLICT (cluster, id) DO UPDATE SET \
-                     container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
-                     desired_status = excluded.desired_status, placement = excluded.placement, \
-                     doc = excluded.doc, version = excluded.version"
-                )
-            },
-            |query, (row, doc)| {
-                query
-                    .bind(row.cluster.as_str())
-                    .bind(row.id.as_str())
-                    .bind(row.family.as_str())
-                    .bind(row.container_instance_id.as_deref())
-                    .bind(row.last_status.as_str())
-                    .bind(row.desired_status.as_str())
-                    .bind(row.group.as_str())
-                    .bind(row.started_by.as_deref())
-                    .bind(row.placement.as_str())
-                    .bind(row.request_id.as_str())
-                    .bind(doc.as_str())
-                    .bind(row.version as i64)
-            },
         )
         .await
     }

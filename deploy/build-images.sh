@@ -16,8 +16,11 @@ image_from_binary() { # name binary
   local name="$1" binary="$2" context="$work/$1"
   mkdir -p "$context/rootfs/tmp" "$context/rootfs/data"
   install -D "$binary" "$context/rootfs/usr/local/bin/$(basename "$binary")"
-  # The binary's shared libraries and the dynamic loader, at their own paths.
-  ldd "$binary" | grep -oE '/[^ ]+' | while read -r lib; do
+  # The binary's shared libraries and the dynamic loader, at their own paths (a
+  # static binary has none).
+  local libs
+  libs="$(ldd "$binary" 2>/dev/null | grep -oE '/[^ ]+' || true)"
+  for lib in $libs; do
     install -D "$lib" "$context/rootfs$lib"
   done
   cat > "$context/Dockerfile" <<DOCKERFILE
@@ -30,7 +33,8 @@ DOCKERFILE
   echo "built berth/$name:latest"
 }
 
-for service in api-gateway scheduler agent-gateway agent; do
+services=(api-gateway scheduler agent-gateway agent)
+for service in "${services[@]}"; do
   image_from_binary "$service" "target/release/berth-$service"
 done
 

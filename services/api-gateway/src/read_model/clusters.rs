@@ -1,15 +1,12 @@
 //! Clusters in the read model.
 
-use std::collections::{BTreeSet, HashMap};
-
 use berth_events::{ClusterCreated, ClusterSetting, ClusterUpdated, Json, Tag};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use berth_projection::sql::Column::{BigInt, Text};
-use berth_projection::sql::bulk_upsert;
+use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::fetch_by_keys;
+use super::{TableRow, fetch_by_keys};
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS clusters (
     name KEY_TEXT PRIMARY KEY,
@@ -84,7 +81,8 @@ impl ClusterRow {
         }
     }
 
-    fn empty(name: &str) -> Self {
+    /// A fresh INACTIVE cluster, for the first event of one.
+    pub(crate) fn empty(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             status: "INACTIVE".into(),
@@ -117,69 +115,49 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The clusters a batch touches.
-#[derive(Default)]
-pub(crate) struct ClusterBatch {
-    rows: HashMap<String, ClusterRow>,
-    dirty: BTreeSet<String>,
-}
+impl TableRow for ClusterRow {
+    type Key = String;
+    const TABLE: &'static str = "clusters";
+    const COLUMNS: &'static [Column] = &[
+        Text("name"),
+        Text("status"),
+        Text("doc"),
+        Text("tags"),
+        BigInt("version"),
+    ];
+    const ON_CONFLICT: &'static str = "(name) DO UPDATE SET status = excluded.status, doc = excluded.doc, \
+        tags = excluded.tags, version = excluded.version";
 
-impl ClusterBatch {
-    pub(crate) async fn load(
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        ClusterRow::from_row(row)
+    }
+
+    fn values(&self) -> Vec<Json> {
+        vec![
+            self.name.clone().into(),
+            self.status.clone().into(),
+            serde_json::to_string(&self.doc).unwrap_or_default().into(),
+            serde_json::to_string(&self.tags).unwrap_or_default().into(),
+            self.version.into(),
+        ]
+    }
+
+    async fn fetch(
         connection: &mut AnyConnection,
-        names: Vec<String>,
-    ) -> Result<Self, sqlx::Error> {
-        let mut batch = Self::default();
-        let rows = fetch_by_keys(
+        keys: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        fetch_by_keys(
             connection,
             |keys| {
                 format!(
                     "SELECT name, status, doc, tags, version FROM clusters WHERE name IN ({keys})"
                 )
             },
-            &names,
-        )
-        .await?;
-        for row in &rows {
-            let cluster = ClusterRow::from_row(row)?;
-            batch.rows.insert(cluster.name.clone(), cluster);
-        }
-        Ok(batch)
-    }
-
-    /// The row to change (a fresh INACTIVE one if unknown), marked for write-back.
-    pub(crate) fn touch(&mut self, name: &str, sequence: u64) -> &mut ClusterRow {
-        self.dirty.insert(name.to_owned());
-        let row = self
-            .rows
-            .entry(name.to_owned())
-            .or_insert_with(|| ClusterRow::empty(name));
-        row.version = sequence;
-        row
-    }
-
-    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<Vec<Json>> = self
-            .dirty
-            .iter()
-            .filter_map(|name| self.rows.get(name))
-            .map(|row| {
-                vec![
-                    row.name.clone().into(),
-                    row.status.clone().into(),
-                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
-                    serde_json::to_string(&row.tags).unwrap_or_default().into(),
-                    row.version.into(),
-                ]
-            })
-            .collect();
-        bulk_upsert(
-            connection,
-            "clusters",
-            &[Text("name"), Text("status"), Text("doc"), Text("tags"), BigInt("version")],
-            "(name) DO UPDATE SET status = excluded.status, doc = excluded.doc, tags = excluded.tags, \
-             version = excluded.version",
-            &rows,
+            keys,
         )
         .await
     }

@@ -1,15 +1,12 @@
 //! Container instances in the read model.
 
-use std::collections::{BTreeSet, HashMap};
-
 use berth_events::{Attribute, ContainerInstanceRegistered, EpochMillis, InstanceResources, Tag};
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use berth_projection::sql::Column::{BigInt, Text};
-use berth_projection::sql::bulk_upsert;
+use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::fetch_by_pairs;
+use super::{TableRow, fetch_by_pairs};
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS container_instances (
     cluster KEY_TEXT NOT NULL,
@@ -88,76 +85,65 @@ impl InstanceRow {
     }
 }
 
-/// The instances a batch touches.
-#[derive(Default)]
-pub(crate) struct InstanceBatch {
-    rows: HashMap<(String, String), InstanceRow>,
-    dirty: BTreeSet<(String, String)>,
-}
+impl TableRow for InstanceRow {
+    type Key = (String, String);
+    const TABLE: &'static str = "container_instances";
+    const COLUMNS: &'static [Column] = &[
+        Text("cluster"),
+        Text("id"),
+        Text("status"),
+        BigInt("agent_connected"),
+        Text("doc"),
+        BigInt("version"),
+    ];
+    const ON_CONFLICT: &'static str = "(cluster, id) DO UPDATE SET status = excluded.status, \
+        agent_connected = excluded.agent_connected, doc = excluded.doc, version = excluded.version";
 
-impl InstanceBatch {
-    pub(crate) async fn load(
+    fn key(&self) -> (String, String) {
+        (self.cluster.clone(), self.id.clone())
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        InstanceRow::from_row(row)
+    }
+
+    fn values(&self) -> Vec<serde_json::Value> {
+        vec![
+            self.cluster.clone().into(),
+            self.id.clone().into(),
+            self.status.clone().into(),
+            i64::from(self.agent_connected).into(),
+            serde_json::to_string(&self.doc).unwrap_or_default().into(),
+            self.version.into(),
+        ]
+    }
+
+    async fn fetch(
         connection: &mut AnyConnection,
-        keys: Vec<(String, String)>,
-    ) -> Result<Self, sqlx::Error> {
-        let mut batch = Self::default();
-        let rows = fetch_by_pairs(
+        keys: &[(String, String)],
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        fetch_by_pairs(
             connection,
             &format!("SELECT {COLUMNS} FROM container_instances WHERE"),
             "cluster",
             "id",
-            &keys,
+            keys,
         )
-        .await?;
-        for row in &rows {
-            let instance = InstanceRow::from_row(row)?;
-            batch
-                .rows
-                .insert((instance.cluster.clone(), instance.id.clone()), instance);
-        }
-        Ok(batch)
+        .await
     }
+}
 
-    pub(crate) fn touch(&mut self, cluster: &str, id: &str, sequence: u64) -> &mut InstanceRow {
-        let key = (cluster.to_owned(), id.to_owned());
-        self.dirty.insert(key.clone());
-        let row = self.rows.entry(key).or_insert_with(|| InstanceRow {
+impl InstanceRow {
+    /// A fresh INACTIVE row, for the first event of an instance.
+    pub(crate) fn empty(cluster: &str, id: &str) -> Self {
+        Self {
             cluster: cluster.to_owned(),
             id: id.to_owned(),
             status: "INACTIVE".into(),
             agent_connected: false,
             doc: InstanceDoc::default(),
             version: 0,
-        });
-        row.version = sequence;
-        row
-    }
-
-    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<Vec<serde_json::Value>> = self
-            .dirty
-            .iter()
-            .filter_map(|key| self.rows.get(key))
-            .map(|row| {
-                vec![
-                    row.cluster.clone().into(),
-                    row.id.clone().into(),
-                    row.status.clone().into(),
-                    i64::from(row.agent_connected).into(),
-                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
-                    row.version.into(),
-                ]
-            })
-            .collect();
-        bulk_upsert(
-            connection,
-            "container_instances",
-            &[Text("cluster"), Text("id"), Text("status"), BigInt("agent_connected"), Text("doc"), BigInt("version")],
-            "(cluster, id) DO UPDATE SET status = excluded.status, agent_connected = excluded.agent_connected, \
-             doc = excluded.doc, version = excluded.version",
-            &rows,
-        )
-        .await
+        }
     }
 }
 

@@ -27,6 +27,9 @@ pub(crate) use task_definitions::queries as task_definition_queries;
 pub(crate) use tasks::counts as task_counts;
 pub(crate) use tasks::queries as task_queries;
 
+use std::collections::{BTreeSet, HashMap};
+
+use berth_projection::sql::{Column, bulk_upsert};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -74,4 +77,76 @@ where
         rows.extend(query.fetch_all(&mut *connection).await?);
     }
     Ok(rows)
+}
+
+/// A row of one read-model table, as [`RowBatch`] loads and writes it.
+pub(crate) trait TableRow: Sized {
+    type Key: Ord + std::hash::Hash + Clone;
+    const TABLE: &'static str;
+    /// In the order [`TableRow::values`] gives them.
+    const COLUMNS: &'static [Column];
+    /// What follows `ON CONFLICT` in the upsert.
+    const ON_CONFLICT: &'static str;
+
+    fn key(&self) -> Self::Key;
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error>;
+    fn values(&self) -> Vec<serde_json::Value>;
+    /// The existing rows with these keys.
+    fn fetch(
+        connection: &mut AnyConnection,
+        keys: &[Self::Key],
+    ) -> impl std::future::Future<Output = Result<Vec<AnyRow>, sqlx::Error>> + Send;
+}
+
+/// The rows of one table a batch touches: loaded in one go, changed in memory,
+/// written back in one go.
+pub(crate) struct RowBatch<R: TableRow> {
+    rows: HashMap<R::Key, R>,
+    dirty: BTreeSet<R::Key>,
+}
+
+impl<R: TableRow> RowBatch<R> {
+    pub(crate) async fn load(
+        connection: &mut AnyConnection,
+        keys: Vec<R::Key>,
+    ) -> Result<Self, sqlx::Error> {
+        let mut rows = HashMap::new();
+        for row in R::fetch(connection, &keys).await? {
+            let row = R::from_row(&row)?;
+            rows.insert(row.key(), row);
+        }
+        Ok(Self {
+            rows,
+            dirty: BTreeSet::new(),
+        })
+    }
+
+    /// The row to change, created by `new` when missing; marked for write-back.
+    pub(crate) fn entry(&mut self, key: R::Key, new: impl FnOnce() -> R) -> &mut R {
+        self.dirty.insert(key.clone());
+        self.rows.entry(key).or_insert_with(new)
+    }
+
+    /// The row to change, if it exists; marked for write-back.
+    pub(crate) fn get_mut(&mut self, key: &R::Key) -> Option<&mut R> {
+        let row = self.rows.get_mut(key)?;
+        self.dirty.insert(key.clone());
+        Some(row)
+    }
+
+    pub(crate) fn insert(&mut self, row: R) {
+        let key = row.key();
+        self.dirty.insert(key.clone());
+        self.rows.insert(key, row);
+    }
+
+    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let values: Vec<Vec<serde_json::Value>> = self
+            .dirty
+            .iter()
+            .filter_map(|key| self.rows.get(key))
+            .map(TableRow::values)
+            .collect();
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await
+    }
 }

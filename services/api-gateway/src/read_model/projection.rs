@@ -7,10 +7,11 @@ use berth_events::{Aggregate, Event};
 use berth_projection::{Projection, ProjectionError};
 use sqlx::AnyConnection;
 
-use super::clusters::{self, ClusterBatch};
-use super::container_instances::{self, InstanceBatch};
+use super::RowBatch;
+use super::clusters::{self, ClusterRow};
+use super::container_instances::{self, InstanceRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
-use super::tasks::{self, TaskBatch, TaskRow};
+use super::tasks::{self, TaskRow};
 use crate::arn::{self, Resource};
 
 /// The read model behind every Describe*/List* the gateway answers.
@@ -52,7 +53,7 @@ impl Projection for GatewayProjection {
     ) -> Result<(), ProjectionError> {
         let keys = TouchedKeys::of(events);
         let mut clusters =
-            ClusterBatch::load(connection, keys.clusters.into_iter().collect()).await?;
+            RowBatch::<ClusterRow>::load(connection, keys.clusters.into_iter().collect()).await?;
         let mut task_definitions = TaskDefinitionBatch::load(
             connection,
             keys.families.into_iter().collect(),
@@ -60,8 +61,9 @@ impl Projection for GatewayProjection {
         )
         .await?;
         let mut instances =
-            InstanceBatch::load(connection, keys.instances.into_iter().collect()).await?;
-        let mut tasks = TaskBatch::load(connection, keys.tasks.into_iter().collect()).await?;
+            RowBatch::<InstanceRow>::load(connection, keys.instances.into_iter().collect()).await?;
+        let mut tasks =
+            RowBatch::<TaskRow>::load(connection, keys.tasks.into_iter().collect()).await?;
         for recorded in events {
             let Some(event) = &recorded.event else {
                 continue;
@@ -69,7 +71,8 @@ impl Projection for GatewayProjection {
             let sequence = recorded.sequence;
             match (&recorded.aggregate, event) {
                 (Aggregate::Cluster(name), event) => {
-                    let row = clusters.touch(name, sequence);
+                    let row = clusters.entry(name.clone(), || ClusterRow::empty(name));
+                    row.version = sequence;
                     match event {
                         Event::ClusterCreated(created) => row.created(created),
                         Event::ClusterUpdated(updated) => row.updated(updated),
@@ -128,7 +131,10 @@ impl Projection for GatewayProjection {
                     }
                 }
                 (Aggregate::ContainerInstance { cluster, id }, event) => {
-                    let row = instances.touch(cluster, id, sequence);
+                    let row = instances.entry((cluster.clone(), id.clone()), || {
+                        InstanceRow::empty(cluster, id)
+                    });
+                    row.version = sequence;
                     match event {
                         Event::ContainerInstanceRegistered(registered) => {
                             row.registered(registered, recorded.meta.time)
@@ -168,15 +174,15 @@ impl Projection for GatewayProjection {
                     }
                 }
                 (Aggregate::Task { cluster, id }, Event::TaskRequested(requested)) => {
-                    tasks.insert(
-                        TaskRow::requested(cluster, id, requested, recorded.meta.time),
-                        sequence,
-                    );
+                    let mut row = TaskRow::requested(cluster, id, requested, recorded.meta.time);
+                    row.version = sequence;
+                    tasks.insert(row);
                 }
                 (Aggregate::Task { cluster, id }, event) => {
-                    let Some(row) = tasks.touch(cluster, id, sequence) else {
+                    let Some(row) = tasks.get_mut(&(cluster.clone(), id.clone())) else {
                         continue;
                     };
+                    row.version = sequence;
                     match event {
                         Event::TaskPlaced(placed) => row.placed(placed),
                         Event::TaskPlacementFailed(failed) => {

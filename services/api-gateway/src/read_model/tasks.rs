@@ -1,7 +1,5 @@
 //! Tasks in the read model.
 
-use std::collections::{BTreeSet, HashMap};
-
 use berth_events::{
     EpochMillis, Json, PlacementFailure, PortAssignment, Tag, TaskPlaced, TaskRequested,
     TaskStateReported,
@@ -10,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;
-use berth_projection::sql::Column::{BigInt, Text};
-use berth_projection::sql::bulk_upsert;
+use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::fetch_by_pairs;
+use super::{TableRow, fetch_by_pairs};
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tasks (
@@ -277,95 +274,63 @@ fn text(value: &Json, key: &str) -> String {
         .to_owned()
 }
 
-/// The tasks a batch touches.
-#[derive(Default)]
-pub(crate) struct TaskBatch {
-    rows: HashMap<(String, String), TaskRow>,
-    dirty: BTreeSet<(String, String)>,
-}
+impl TableRow for TaskRow {
+    type Key = (String, String);
+    const TABLE: &'static str = "tasks";
+    const COLUMNS: &'static [Column] = &[
+        Text("cluster"),
+        Text("id"),
+        Text("family"),
+        Text("container_instance_id"),
+        Text("last_status"),
+        Text("desired_status"),
+        Text("group_name"),
+        Text("started_by"),
+        Text("placement"),
+        Text("request_id"),
+        Text("doc"),
+        BigInt("version"),
+    ];
+    const ON_CONFLICT: &'static str = "(cluster, id) DO UPDATE SET \
+        container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
+        desired_status = excluded.desired_status, placement = excluded.placement, doc = excluded.doc, \
+        version = excluded.version";
 
-impl TaskBatch {
-    pub(crate) async fn load(
+    fn key(&self) -> (String, String) {
+        (self.cluster.clone(), self.id.clone())
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        TaskRow::from_row(row)
+    }
+
+    fn values(&self) -> Vec<Json> {
+        vec![
+            self.cluster.clone().into(),
+            self.id.clone().into(),
+            self.family.clone().into(),
+            self.container_instance_id.clone().into(),
+            self.last_status.clone().into(),
+            self.desired_status.clone().into(),
+            self.group.clone().into(),
+            self.started_by.clone().into(),
+            self.placement.clone().into(),
+            self.request_id.clone().into(),
+            serde_json::to_string(&self.doc).unwrap_or_default().into(),
+            self.version.into(),
+        ]
+    }
+
+    async fn fetch(
         connection: &mut AnyConnection,
-        keys: Vec<(String, String)>,
-    ) -> Result<Self, sqlx::Error> {
-        let mut batch = Self::default();
-        let rows = fetch_by_pairs(
+        keys: &[(String, String)],
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        fetch_by_pairs(
             connection,
             &format!("SELECT {COLUMNS} FROM tasks WHERE"),
             "cluster",
             "id",
-            &keys,
-        )
-        .await?;
-        for row in &rows {
-            let task = TaskRow::from_row(row)?;
-            batch
-                .rows
-                .insert((task.cluster.clone(), task.id.clone()), task);
-        }
-        Ok(batch)
-    }
-
-    pub(crate) fn insert(&mut self, mut row: TaskRow, sequence: u64) {
-        row.version = sequence;
-        let key = (row.cluster.clone(), row.id.clone());
-        self.dirty.insert(key.clone());
-        self.rows.insert(key, row);
-    }
-
-    /// The task to change, if it exists, marked for write-back.
-    pub(crate) fn touch(&mut self, cluster: &str, id: &str, sequence: u64) -> Option<&mut TaskRow> {
-        let key = (cluster.to_owned(), id.to_owned());
-        let row = self.rows.get_mut(&key)?;
-        row.version = sequence;
-        self.dirty.insert(key);
-        Some(row)
-    }
-
-    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<Vec<Json>> = self
-            .dirty
-            .iter()
-            .filter_map(|key| self.rows.get(key))
-            .map(|row| {
-                vec![
-                    row.cluster.clone().into(),
-                    row.id.clone().into(),
-                    row.family.clone().into(),
-                    row.container_instance_id.clone().into(),
-                    row.last_status.clone().into(),
-                    row.desired_status.clone().into(),
-                    row.group.clone().into(),
-                    row.started_by.clone().into(),
-                    row.placement.clone().into(),
-                    row.request_id.clone().into(),
-                    serde_json::to_string(&row.doc).unwrap_or_default().into(),
-                    row.version.into(),
-                ]
-            })
-            .collect();
-        bulk_upsert(
-            connection,
-            "tasks",
-            &[
-                Text("cluster"),
-                Text("id"),
-                Text("family"),
-                Text("container_instance_id"),
-                Text("last_status"),
-                Text("desired_status"),
-                Text("group_name"),
-                Text("started_by"),
-                Text("placement"),
-                Text("request_id"),
-                Text("doc"),
-                BigInt("version"),
-            ],
-            "(cluster, id) DO UPDATE SET container_instance_id = excluded.container_instance_id, \
-             last_status = excluded.last_status, desired_status = excluded.desired_status, \
-             placement = excluded.placement, doc = excluded.doc, version = excluded.version",
-            &rows,
+            keys,
         )
         .await
     }

@@ -33,10 +33,10 @@ pub(crate) async fn record(
     registration: &Registration,
     change: &TaskStateChange,
 ) -> Result<Recorded, GatewayError> {
-    let Some(task_id) = arn::task_id(&change.task_arn) else {
+    let Some(task_id) = arn::task_id(&change.task.task_arn) else {
         return Ok(Recorded::Ignored(format!(
             "not a task ARN: {:?}",
-            change.task_arn
+            change.task.task_arn
         )));
     };
     let Some(task) = tasks::get(shared.db(), task_id).await? else {
@@ -77,8 +77,9 @@ pub(crate) async fn record(
 /// check decide it.
 fn to_event(change: &TaskStateChange, task: &TaskRow) -> TaskStateReported {
     TaskStateReported {
-        last_status: change.status.as_str().to_owned(),
+        last_status: change.task.status.as_str().to_owned(),
         containers: change
+            .task
             .containers
             .iter()
             .map(|container| ContainerState {
@@ -100,13 +101,13 @@ fn to_event(change: &TaskStateChange, task: &TaskRow) -> TaskStateReported {
                 health_status: Some(container.health_status.as_str().to_owned()),
             })
             .collect(),
-        stop_code: change.stop_code.map(|code| code.as_str().to_owned()),
-        stopped_reason: change.reason.clone(),
+        stop_code: change.task.stop_code.map(|code| code.as_str().to_owned()),
+        stopped_reason: change.task.reason.clone(),
         health_status: Some(task_health(change, task.spec.as_ref()).as_str().to_owned()),
         pull_started_at: None,
-        pull_stopped_at: change.pulled_at.map(millis),
-        started_at: change.started_at.map(millis),
-        stopped_at: change.stopped_at.map(millis),
+        pull_stopped_at: change.task.pulled_at.map(millis),
+        started_at: change.task.started_at.map(millis),
+        stopped_at: change.task.stopped_at.map(millis),
     }
 }
 
@@ -119,6 +120,7 @@ fn millis(at: berth_agent_protocol::EpochMillis) -> i64 {
 fn task_health(change: &TaskStateChange, spec: Option<&TaskSpec>) -> HealthStatus {
     let checked = spec.map(|spec| checked_essentials(&spec.definition));
     let deciding: Vec<HealthStatus> = change
+        .task
         .containers
         .iter()
         .filter(|c| match &checked {
@@ -152,7 +154,7 @@ fn checked_essentials(definition: &Value) -> Vec<String> {
 /// Logs an ignored report where it is handled.
 pub(crate) fn log_ignored(change: &TaskStateChange, reason: &str) {
     warn!(
-        task_arn = change.task_arn,
+        task_arn = change.task.task_arn,
         seq = change.seq,
         reason,
         "report not recorded"
@@ -210,14 +212,16 @@ mod tests {
     #[test]
     fn reports_map_onto_the_event() {
         let change = TaskStateChange {
-            task_arn: "arn:aws:ecs:r:a:task/c/t".into(),
-            status: TaskStatus::Stopped,
-            reason: Some("Essential container in task exited".into()),
-            stop_code: Some(TaskStopCode::EssentialContainerExited),
-            containers: vec![container("app", HealthStatus::Healthy)],
-            pulled_at: Some(EpochMillis(1)),
-            started_at: Some(EpochMillis(2)),
-            stopped_at: Some(EpochMillis(3)),
+            task: berth_agent_protocol::TaskSnapshot {
+                task_arn: "arn:aws:ecs:r:a:task/c/t".into(),
+                status: TaskStatus::Stopped,
+                reason: Some("Essential container in task exited".into()),
+                stop_code: Some(TaskStopCode::EssentialContainerExited),
+                containers: vec![container("app", HealthStatus::Healthy)],
+                pulled_at: Some(EpochMillis(1)),
+                started_at: Some(EpochMillis(2)),
+                stopped_at: Some(EpochMillis(3)),
+            },
             seq: 9,
         };
         let event = to_event(&change, &task(json!({})));
@@ -261,18 +265,20 @@ mod tests {
         };
         let health = |app, side| {
             let change = TaskStateChange {
-                task_arn: String::new(),
-                status: TaskStatus::Running,
-                reason: None,
-                stop_code: None,
-                containers: vec![
-                    container("app", app),
-                    container("side", side),
-                    container("plain", HealthStatus::Unknown),
-                ],
-                pulled_at: None,
-                started_at: None,
-                stopped_at: None,
+                task: berth_agent_protocol::TaskSnapshot {
+                    task_arn: String::new(),
+                    status: TaskStatus::Running,
+                    reason: None,
+                    stop_code: None,
+                    containers: vec![
+                        container("app", app),
+                        container("side", side),
+                        container("plain", HealthStatus::Unknown),
+                    ],
+                    pulled_at: None,
+                    started_at: None,
+                    stopped_at: None,
+                },
                 seq: 1,
             };
             task_health(&change, Some(&spec))

@@ -274,9 +274,9 @@ impl Session {
     async fn report(&mut self, change: TaskStateChange) -> Result<(), End> {
         let span = info_span!(
             "task_report",
-            task = log_task_id(&change.task_arn),
+            task = log_task_id(&change.task.task_arn),
             seq = change.seq,
-            status = %change.status,
+            status = %change.task.status,
         );
         async {
             match reports::record(&self.shared, &self.registration, &change).await {

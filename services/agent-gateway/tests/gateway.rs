@@ -38,27 +38,29 @@ fn ack(message_id: &str) -> AgentFrame {
 
 fn running_change(cluster: &str, task_id: &str, seq: u64) -> TaskStateChange {
     TaskStateChange {
-        task_arn: task_arn(cluster, task_id),
-        status: TaskStatus::Running,
-        reason: None,
-        stop_code: None,
-        containers: vec![ContainerStateChange {
-            name: "app".into(),
-            runtime_id: Some("4242".into()),
+        task: TaskSnapshot {
+            task_arn: task_arn(cluster, task_id),
             status: TaskStatus::Running,
-            exit_code: None,
             reason: None,
-            network_bindings: vec![NetworkBinding {
-                bind_ip: "0.0.0.0".into(),
-                container_port: 80,
-                host_port: 32768,
-                protocol: TransportProtocol::Tcp,
+            stop_code: None,
+            containers: vec![ContainerStateChange {
+                name: "app".into(),
+                runtime_id: Some("4242".into()),
+                status: TaskStatus::Running,
+                exit_code: None,
+                reason: None,
+                network_bindings: vec![NetworkBinding {
+                    bind_ip: "0.0.0.0".into(),
+                    container_port: 80,
+                    host_port: 32768,
+                    protocol: TransportProtocol::Tcp,
+                }],
+                health_status: HealthStatus::Unknown,
             }],
-            health_status: HealthStatus::Unknown,
-        }],
-        pulled_at: None,
-        started_at: Some(berth_agent_protocol::EpochMillis(1_700_000_000_000)),
-        stopped_at: None,
+            pulled_at: None,
+            started_at: Some(berth_agent_protocol::EpochMillis(1_700_000_000_000)),
+            stopped_at: None,
+        },
         seq,
     }
 }

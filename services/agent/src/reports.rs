@@ -192,7 +192,7 @@ impl Outbox {
         let mut seen = HashSet::new();
         let mut kept: Vec<TaskStateChange> = Vec::with_capacity(before);
         for change in self.pending.drain(..).rev() {
-            if seen.insert(change.task_arn.clone()) {
+            if seen.insert(change.task.task_arn.clone()) {
                 kept.push(change);
             }
         }
@@ -256,7 +256,7 @@ mod tests {
         let mut again = Outbox::open(data_dir, true).await.expect("reopen");
         assert_eq!(seqs(&again), [3]);
         assert_eq!(
-            again.pending().next().map(|c| c.status),
+            again.pending().next().map(|c| c.task.status),
             Some(TaskStatus::Stopped)
         );
         assert_eq!(again.ack(3), 1);
@@ -300,7 +300,7 @@ mod tests {
             };
             outbox.push(snapshot(&format!("t/{}", round % 3), status));
         }
-        let arns: Vec<&str> = outbox.pending().map(|c| c.task_arn.as_str()).collect();
+        let arns: Vec<&str> = outbox.pending().map(|c| c.task.task_arn.as_str()).collect();
         assert_eq!(arns.len(), 3, "{arns:?}");
         let seqs = seqs(&outbox);
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");

@@ -100,8 +100,8 @@ async fn reports_until_stopped(session: &mut FakeSession, arn: &str) -> Vec<Task
     loop {
         match session.recv().await {
             AgentFrame::TaskStateChange(change) => {
-                assert_eq!(change.task_arn, arn);
-                let stopped = change.status == TaskStatus::Stopped;
+                assert_eq!(change.task.task_arn, arn);
+                let stopped = change.task.status == TaskStatus::Stopped;
                 reports.push(change);
                 if stopped {
                     return reports;
@@ -243,7 +243,7 @@ async fn payloads_are_acked_and_reports_resent_until_acknowledged() {
         })
     );
     let reports = reports_until_stopped(&mut session, &arn).await;
-    let statuses: Vec<TaskStatus> = reports.iter().map(|r| r.status).collect();
+    let statuses: Vec<TaskStatus> = reports.iter().map(|r| r.task.status).collect();
     assert_eq!(
         statuses,
         [
@@ -254,9 +254,9 @@ async fn payloads_are_acked_and_reports_resent_until_acknowledged() {
     );
     assert_eq!(seqs(&reports), [1, 2, 3]);
     let stopped = &reports[2];
-    assert_eq!(stopped.containers[0].exit_code, Some(3));
+    assert_eq!(stopped.task.containers[0].exit_code, Some(3));
     assert_eq!(
-        stopped.stop_code,
+        stopped.task.stop_code,
         Some(TaskStopCode::EssentialContainerExited)
     );
 
@@ -336,7 +336,7 @@ async fn a_restarted_agent_resends_the_stopped_report_and_never_starts_twice() {
     let AgentFrame::TaskStateChange(again) = session.recv().await else {
         panic!("expected the task's state again");
     };
-    assert_eq!(again.status, TaskStatus::Stopped);
+    assert_eq!(again.task.status, TaskStatus::Stopped);
     assert_eq!(
         again.seq,
         reports.last().expect("reports").seq + 1,
@@ -372,7 +372,7 @@ async fn a_task_that_stops_while_the_gateway_is_away_is_reported_on_return() {
         };
         seen.push(change);
     }
-    assert_eq!(seen[1].status, TaskStatus::Running);
+    assert_eq!(seen[1].task.status, TaskStatus::Running);
     session
         .send(GatewayFrame::TaskStateAck(TaskStateAck { seq: 2 }))
         .await;
@@ -385,10 +385,10 @@ async fn a_task_that_stops_while_the_gateway_is_away_is_reported_on_return() {
     session.register("inst-1").await;
     let (resent, report) = session.reconciliation().await;
     assert_eq!(resent.len(), 1, "{resent:?}");
-    assert_eq!(resent[0].task_arn, arn);
+    assert_eq!(resent[0].task.task_arn, arn);
     assert_eq!(resent[0].seq, 3);
-    assert_eq!(resent[0].status, TaskStatus::Stopped);
-    assert_eq!(resent[0].containers[0].exit_code, Some(7));
+    assert_eq!(resent[0].task.status, TaskStatus::Stopped);
+    assert_eq!(resent[0].task.containers[0].exit_code, Some(7));
     assert!(report.running.is_empty());
     agent.stop().await;
 }
@@ -439,9 +439,9 @@ async fn invalid_tasks_are_acked_and_reported_failed_to_start() {
     let AgentFrame::TaskStateChange(report) = session.recv().await else {
         panic!("expected a report for the invalid task");
     };
-    assert_eq!(report.task_arn, arn);
-    assert_eq!(report.status, TaskStatus::Stopped);
-    assert_eq!(report.stop_code, Some(TaskStopCode::TaskFailedToStart));
+    assert_eq!(report.task.task_arn, arn);
+    assert_eq!(report.task.status, TaskStatus::Stopped);
+    assert_eq!(report.task.stop_code, Some(TaskStopCode::TaskFailedToStart));
     agent.stop().await;
 }
 
@@ -518,7 +518,7 @@ async fn the_docker_driver_runs_payloads_through_the_session() {
     assert!(matches!(session.recv().await, AgentFrame::Ack(_)));
     let reports = reports_until_stopped(&mut session, &arn).await;
     let stopped = reports.last().expect("reports");
-    assert_eq!(stopped.containers[0].exit_code, Some(4));
-    assert!(reports.iter().any(|r| r.status == TaskStatus::Running));
+    assert_eq!(stopped.task.containers[0].exit_code, Some(4));
+    assert!(reports.iter().any(|r| r.task.status == TaskStatus::Running));
     agent.stop().await;
 }

@@ -98,13 +98,13 @@ async fn a_simulated_fleet_registers_distinct_hosts_and_runs_tasks() {
     let AgentFrame::TaskStateChange(pending) = session.recv().await else {
         panic!("expected PENDING");
     };
-    assert_eq!((pending.status, pending.seq), (TaskStatus::Pending, 1));
+    assert_eq!((pending.task.status, pending.seq), (TaskStatus::Pending, 1));
     let AgentFrame::TaskStateChange(running_report) = session.recv().await else {
         panic!("expected RUNNING");
     };
-    assert_eq!(running_report.status, TaskStatus::Running);
+    assert_eq!(running_report.task.status, TaskStatus::Running);
     assert_eq!(running_report.seq, 2);
-    let binding = &running_report.containers[0].network_bindings[0];
+    let binding = &running_report.task.containers[0].network_bindings[0];
     assert_eq!((binding.container_port, binding.host_port), (80, 32768));
 
     session
@@ -117,8 +117,8 @@ async fn a_simulated_fleet_registers_distinct_hosts_and_runs_tasks() {
     let AgentFrame::TaskStateChange(stopped_report) = session.recv().await else {
         panic!("expected STOPPED");
     };
-    assert_eq!(stopped_report.status, TaskStatus::Stopped);
-    assert_eq!(stopped_report.containers[0].exit_code, Some(0));
+    assert_eq!(stopped_report.task.status, TaskStatus::Stopped);
+    assert_eq!(stopped_report.task.containers[0].exit_code, Some(0));
 
     let _ = stop.send(());
     let summary = tokio::time::timeout(WAIT, running)

@@ -465,17 +465,7 @@ pub struct TaskSnapshot {
 impl TaskSnapshot {
     /// Numbers the snapshot as the agent's `seq`-th report.
     pub fn into_state_change(self, seq: u64) -> TaskStateChange {
-        TaskStateChange {
-            task_arn: self.task_arn,
-            status: self.status,
-            reason: self.reason,
-            stop_code: self.stop_code,
-            containers: self.containers,
-            pulled_at: self.pulled_at,
-            started_at: self.started_at,
-            stopped_at: self.stopped_at,
-            seq,
-        }
+        TaskStateChange { task: self, seq }
     }
 }
 
@@ -484,28 +474,9 @@ impl TaskSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStateChange {
-    /// The task's ARN.
-    pub task_arn: String,
-    /// Its state.
-    pub status: TaskStatus,
-    /// Free-text reason once stopping/stopped (ECS `stoppedReason`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Why it stopped, when the agent decided it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<TaskStopCode>,
-    /// Every container of the task, in task-definition order.
-    #[serde(default)]
-    pub containers: Vec<ContainerStateChange>,
-    /// When the images were ready (pulled or found locally).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pulled_at: Option<EpochMillis>,
-    /// When the task became RUNNING.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<EpochMillis>,
-    /// When the task became STOPPED.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_at: Option<EpochMillis>,
+    /// The task as it is now.
+    #[serde(flatten)]
+    pub task: TaskSnapshot,
     /// Agent-local report number, increasing by one per report and kept across agent restarts,
     /// so the gateway can drop duplicates and acknowledge with [`TaskStateAck`].
     pub seq: u64,
@@ -514,16 +485,7 @@ pub struct TaskStateChange {
 impl TaskStateChange {
     /// The change without its report number.
     pub fn into_snapshot(self) -> TaskSnapshot {
-        TaskSnapshot {
-            task_arn: self.task_arn,
-            status: self.status,
-            reason: self.reason,
-            stop_code: self.stop_code,
-            containers: self.containers,
-            pulled_at: self.pulled_at,
-            started_at: self.started_at,
-            stopped_at: self.stopped_at,
-        }
+        self.task
     }
 }
 

@@ -146,14 +146,16 @@ fn task_state_change() {
     agent(
         "TaskStateChange",
         AgentFrame::TaskStateChange(TaskStateChange {
-            task_arn: TASK_ARN.into(),
-            status: TaskStatus::Stopped,
-            reason: Some("Essential container in task exited".into()),
-            stop_code: Some(TaskStopCode::EssentialContainerExited),
-            containers: containers(),
-            pulled_at: Some(EpochMillis(1_720_000_000_000)),
-            started_at: Some(EpochMillis(1_720_000_001_000)),
-            stopped_at: Some(EpochMillis(1_720_000_060_000)),
+            task: TaskSnapshot {
+                task_arn: TASK_ARN.into(),
+                status: TaskStatus::Stopped,
+                reason: Some("Essential container in task exited".into()),
+                stop_code: Some(TaskStopCode::EssentialContainerExited),
+                containers: containers(),
+                pulled_at: Some(EpochMillis(1_720_000_000_000)),
+                started_at: Some(EpochMillis(1_720_000_001_000)),
+                stopped_at: Some(EpochMillis(1_720_000_060_000)),
+            },
             seq: 42,
         }),
     );

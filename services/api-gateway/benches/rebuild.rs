@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 use berth_api_gateway::read_model::GatewayProjection;
 use berth_eventlog::{Append, EventLog};
 use berth_events::{
-    Aggregate, ClusterCreated, ClusterUpdated, EventMeta, ResourceTagged, Tag,
+    Aggregate, ClusterCreated, ClusterUpdated, EventMeta, JsonText, ResourceTagged, Tag,
     TaskDefinitionDeregistered, TaskDefinitionRegistered,
 };
 use berth_projection::{ProjectionRunner, ReadModel, RunnerOptions};
 use berth_testkit::TestNats;
 use serde_json::json;
+
+// The allocator the service binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const FAMILIES: usize = 1_000;
 const REVISIONS: usize = 90;
@@ -71,7 +75,7 @@ async fn fill(log: &EventLog) -> u64 {
                 TaskDefinitionRegistered {
                     family,
                     revision,
-                    definition,
+                    definition: JsonText::from_value(&definition),
                     tags: vec![],
                     registered_by: None,
                 },
@@ -93,6 +97,37 @@ async fn fill(log: &EventLog) -> u64 {
         last = log.append_all(chunk.to_vec()).await.unwrap().sequence;
     }
     last
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc`.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and
+    // 13th of them, in clock ticks (100 per second on Linux).
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `phase` and prints the CPU it cost per event, in this process and in
+/// nats-server: on two cores, CPU per event is what bounds events/s.
+async fn measured<F: std::future::Future<Output = ()>>(nats_pid: u32, events: u64, phase: F) {
+    let nats = nats_pid.to_string();
+    let (own_before, nats_before) = (cpu_seconds("self"), cpu_seconds(&nats));
+    phase.await;
+    let own = cpu_seconds("self") - own_before;
+    let nats = cpu_seconds(&nats) - nats_before;
+    println!(
+        "    CPU per event: {:.1} µs in Berth + {:.1} µs in nats-server",
+        own * 1e6 / events as f64,
+        nats * 1e6 / events as f64
+    );
 }
 
 async fn replay(log: &EventLog, label: &str, url: &str, events: u64) {
@@ -149,20 +184,16 @@ async fn main() {
     let nats = TestNats::start();
     let log = nats.event_log().await;
     let events = fill(&log).await;
-    read_only(&log, events).await;
+    let pid = nats.server.pid();
+    measured(pid, events, read_only(&log, events)).await;
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("api-gateway.db").display());
-    replay(&log, "SQLite", &sqlite, events).await;
-    replay(&log, "SQLite", &sqlite, events).await;
+    measured(pid, events, replay(&log, "SQLite", &sqlite, events)).await;
+    measured(pid, events, replay(&log, "SQLite", &sqlite, events)).await;
     match std::env::var(berth_testkit::POSTGRES_URL_VAR) {
         Ok(_) => {
-            replay(
-                &log,
-                "PostgreSQL",
-                &berth_testkit::postgres_database().await,
-                events,
-            )
-            .await
+            let url = berth_testkit::postgres_database().await;
+            measured(pid, events, replay(&log, "PostgreSQL", &url, events)).await
         }
         Err(_) => println!(
             "PostgreSQL: skipped (set {})",

@@ -166,8 +166,8 @@ pub fn tags(tags: &[Tag]) -> Value {
 
 /// A TaskDefinition shape: the stored definition plus what the log knows.
 pub fn task_definition(caller: &Caller, row: &TaskDefinitionRow) -> Value {
-    let mut object = match &row.definition {
-        Value::Object(map) => map.clone(),
+    let mut object = match row.definition.to_value() {
+        Value::Object(map) => map,
         _ => Map::new(),
     };
     object.insert(

@@ -72,6 +72,11 @@ impl LocalNatsServer {
         self.port
     }
 
+    /// The server's process id (benchmarks read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server hard (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -37,4 +37,4 @@ pub use task_definition::{
     ResourceTagged, ResourceUntagged, TaskDefinitionDeleted, TaskDefinitionDeregistered,
     TaskDefinitionRegistered,
 };
-pub use types::{ClusterSetting, EpochMillis, Json, KeyValue, Tag};
+pub use types::{ClusterSetting, EpochMillis, Json, JsonText, KeyValue, Tag};

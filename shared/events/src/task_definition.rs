@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Json, Tag};
+use crate::{JsonText, Tag};
 
 /// RegisterTaskDefinition accepted: a new revision of a family.
 ///
@@ -14,7 +14,7 @@ pub struct TaskDefinitionRegistered {
     pub revision: u32,
     /// The validated, normalized TaskDefinition shape without the members the log
     /// already knows (ARN, revision, status, registration time).
-    pub definition: Json,
+    pub definition: JsonText,
     #[serde(default)]
     pub tags: Vec<Tag>,
     #[serde(default)]

@@ -39,11 +39,11 @@ fn samples() -> Vec<Event> {
         TaskDefinitionRegistered {
             family: "web".into(),
             revision: 3,
-            definition: json!({
+            definition: JsonText::from_value(&json!({
                 "family": "web",
                 "networkMode": "bridge",
                 "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64, "essential": true}]
-            }),
+            })),
             tags: vec![],
             registered_by: Some("arn:aws:iam::000000000000:root".into()),
         }

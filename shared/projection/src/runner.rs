@@ -3,9 +3,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use berth_eventlog::{EventLog, LogError, RecordedEvent};
+use berth_eventlog::{EventLog, EventStream, LogError, RecordedEvent};
 use futures::{FutureExt, StreamExt};
 use sqlx::{AnyConnection, Executor};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -54,7 +55,7 @@ pub struct RunnerOptions {
 impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
-            batch_size: 2000,
+            batch_size: 10_000,
             rebuild: false,
         }
     }
@@ -158,38 +159,26 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// Follows the log from the checkpoint; returns only on error. Cancel-safe: a
     /// batch is either committed with its checkpoint or not at all.
+    ///
+    /// Reading is a pipeline stage of its own: a reader task receives and decodes
+    /// the next batch while this one is being applied, so replaying the log keeps
+    /// both cores busy instead of alternating between decoding and SQL.
     async fn follow(&mut self) -> Result<(), ProjectionError> {
         let from = *self.position.borrow() + 1;
-        let mut events = self.log.subscribe(from).await?;
-        let mut batch = Vec::with_capacity(self.options.batch_size);
-        loop {
-            let Some(first) = events.next().await else {
-                return Err(ProjectionError::Invalid("event stream ended".into()));
-            };
-            batch.push(first?);
-            while batch.len() < self.options.batch_size {
-                let behind = batch
-                    .last()
-                    .is_some_and(|e| e.sequence < self.catch_up_target);
-                // Catching up, the next events are known to exist: wait for a full
-                // batch. Live, take only what is already here, so a write is visible
-                // as soon as it is applied.
-                let next = if behind {
-                    events.next().await
-                } else {
-                    match events.next().now_or_never() {
-                        Some(next) => next,
-                        None => break,
-                    }
-                };
-                match next {
-                    Some(event) => batch.push(event?),
-                    None => break,
-                }
-            }
-            self.apply_batch(&batch).await?;
-            batch.clear();
+        let events = self.log.subscribe(from).await?;
+        let (batches, mut received) = mpsc::channel(1);
+        let reader = tokio::spawn(read_batches(
+            events,
+            self.options.batch_size,
+            self.catch_up_target,
+            batches,
+        ));
+        // Dropping `follow` (shutdown, error) stops the reader with it.
+        let _reader = AbortOnDrop(reader);
+        while let Some(batch) = received.recv().await {
+            self.apply_batch(&batch?).await?;
         }
+        Err(ProjectionError::Invalid("event stream ended".into()))
     }
 
     async fn apply_batch(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
@@ -209,5 +198,51 @@ impl<P: Projection> ProjectionRunner<P> {
         tx.commit().await?;
         self.position.send_replace(last);
         Ok(())
+    }
+}
+
+/// Reads the log into batches of at most `batch_size` events and hands each to the
+/// applier. Catching up (before `catch_up_target`), the next events are known to
+/// exist, so it sends full batches. Live, it sends whatever it has as soon as the
+/// applier is free, and keeps adding to the batch while the applier is busy: a write
+/// is applied as soon as possible, and a burst still travels in few transactions.
+async fn read_batches(
+    mut events: EventStream,
+    batch_size: usize,
+    catch_up_target: u64,
+    batches: mpsc::Sender<Result<Vec<RecordedEvent>, LogError>>,
+) {
+    let mut batch: Vec<RecordedEvent> = Vec::with_capacity(batch_size);
+    loop {
+        let catching_up = batch.last().is_none_or(|e| e.sequence < catch_up_target);
+        let ready_to_send = !batch.is_empty() && (batch.len() >= batch_size || !catching_up);
+        tokio::select! {
+            // Reading first: what is already here joins the batch before it leaves.
+            biased;
+            next = events.next(), if batch.len() < batch_size => match next {
+                Some(Ok(event)) => batch.push(event),
+                Some(Err(error)) => {
+                    let _ = batches.send(Err(error)).await;
+                    return;
+                }
+                None => return,
+            },
+            permit = batches.reserve(), if ready_to_send => match permit {
+                Ok(permit) => {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    permit.send(Ok(full));
+                }
+                Err(_) => return,
+            },
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -1,51 +1,23 @@
-//! Small helpers for the portable SQL projections write.
+//! Bulk statements for projections: a batch of thousands of events is written back
+//! (and its rows loaded) with a handful of statements, which is what makes replaying
+//! the log fast.
+//!
+//! Each backend gets the form it executes fastest (measured, see
+//! docs/benchmarks.md):
+//! - SQLite: multi-row `VALUES (?, ...), (?, ...)` with anonymous parameters. sqlx
+//!   resolves a *named* parameter (`$1`) by asking SQLite for its name, a linear
+//!   walk per parameter, so named parameters cost quadratically in a large statement;
+//!   anonymous ones cost nothing to resolve.
+//! - PostgreSQL: all rows as one JSON parameter unpacked by `jsonb_array_elements`,
+//!   which keeps the statement small and clear of the 65,535-parameter limit.
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters: multi-row
-/// statements amortise a statement's cost over many rows, which is what makes
-/// replaying the log fast.
-pub fn values_placeholders(rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(row * columns + column + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
-}
+use std::borrow::Cow;
 
-/// `$first, $first+1, ...` for an `IN (...)` list of `count` parameters.
-pub fn list_placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
-/// Rows per multi-row statement. Measured (benches/rebuild.rs of the api-gateway):
-/// sqlx's SQLite binding grows faster than linearly with the parameters of one
-/// statement, so 500-row statements replayed at 12k events/s and 16 to 50 rows at
-/// 25k events/s.
-pub const ROWS_PER_STATEMENT: usize = 32;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders() {
-        assert_eq!(super::values_placeholders(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(super::list_placeholders(3, 3), "$3, $4, $5");
-    }
-}
-
-/// A column of a [`bulk_upsert`]: its name and how PostgreSQL types it.
+/// A column of a [`bulk_upsert`] or a key of [`fetch_by_keys`]: its name and how
+/// PostgreSQL types it.
 #[derive(Debug, Clone, Copy)]
 pub enum Column {
     Text(&'static str),
@@ -60,61 +32,315 @@ impl Column {
     }
 }
 
-/// Rows per bulk statement (one JSON parameter each).
-const BULK_ROWS: usize = 2_000;
+/// One value of a [`Rows`] row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue<'a> {
+    Text(Cow<'a, str>),
+    Int(i64),
+    Null,
+}
 
-/// Inserts (or, on conflict, updates) many rows with one statement per 2,000 rows,
-/// all values travelling as one JSON parameter that the database unpacks itself
-/// (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Binding thousands of
-/// parameters instead costs sqlx's SQLite driver more than linearly, which made
-/// replaying the log slow (see docs/benchmarks.md).
-///
-/// Each row holds one JSON value per column, in `columns` order (strings, integers
-/// or null); `on_conflict` is everything after `ON CONFLICT`, e.g.
-/// `(id) DO UPDATE SET doc = excluded.doc`.
-pub async fn bulk_upsert(
-    connection: &mut sqlx::AnyConnection,
-    table: &str,
-    columns: &[Column],
-    on_conflict: &str,
-    rows: &[Vec<serde_json::Value>],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
+impl<'a> From<&'a str> for SqlValue<'a> {
+    fn from(text: &'a str) -> Self {
+        SqlValue::Text(Cow::Borrowed(text))
     }
-    let names = columns
+}
+
+impl<'a> From<&'a String> for SqlValue<'a> {
+    fn from(text: &'a String) -> Self {
+        SqlValue::Text(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for SqlValue<'_> {
+    fn from(text: String) -> Self {
+        SqlValue::Text(Cow::Owned(text))
+    }
+}
+
+impl From<i64> for SqlValue<'_> {
+    fn from(n: i64) -> Self {
+        SqlValue::Int(n)
+    }
+}
+
+impl From<u32> for SqlValue<'_> {
+    fn from(n: u32) -> Self {
+        SqlValue::Int(n.into())
+    }
+}
+
+impl From<u64> for SqlValue<'_> {
+    /// Log sequences and versions: far below `i64::MAX`.
+    fn from(n: u64) -> Self {
+        SqlValue::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for SqlValue<'_> {
+    fn from(b: bool) -> Self {
+        SqlValue::Int(b.into())
+    }
+}
+
+impl<'a, T: Into<SqlValue<'a>>> From<Option<T>> for SqlValue<'a> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// Rows (or keys) for a bulk statement, each with the same number of values.
+#[derive(Debug, Default)]
+pub struct Rows<'a> {
+    values: Vec<SqlValue<'a>>,
+    width: usize,
+}
+
+impl<'a> Rows<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Adds a row: one value per column, in the statement's column order.
+    pub fn push<const N: usize>(&mut self, row: [SqlValue<'a>; N]) {
+        debug_assert!(self.width == 0 || self.width == N, "rows of one width");
+        self.width = N;
+        self.values.extend(row);
+    }
+
+    /// The rows in statements of at most `max_rows` rows each. The statement sizes
+    /// are powers of two, so a table needs only a few distinct prepared statements.
+    fn chunks(&self, max_rows: usize) -> impl Iterator<Item = &[SqlValue<'a>]> {
+        let mut rest = self.values.as_slice();
+        let width = self.width.max(1);
+        std::iter::from_fn(move || {
+            let rows = rest.len() / width;
+            if rows == 0 {
+                return None;
+            }
+            let take = if rows >= max_rows {
+                max_rows
+            } else {
+                1 << rows.ilog2()
+            };
+            let (chunk, tail) = rest.split_at(take * width);
+            rest = tail;
+            Some(chunk)
+        })
+    }
+}
+
+/// Rows per SQLite statement: 256 rows of up to ~12 columns stays far below SQLite's
+/// 32,766 parameters.
+const SQLITE_ROWS: usize = 256;
+/// Rows per PostgreSQL statement (one JSON parameter each).
+const POSTGRES_ROWS: usize = 2_000;
+
+fn is_postgres(connection: &AnyConnection) -> bool {
+    connection.backend_name().eq_ignore_ascii_case("postgresql")
+}
+
+fn names(columns: &[Column]) -> String {
+    columns
         .iter()
         .map(|c| c.name())
         .collect::<Vec<_>>()
-        .join(", ");
-    let postgres = connection.backend_name().eq_ignore_ascii_case("postgresql");
+        .join(", ")
+}
+
+/// `VALUES (?, ?), (?, ?)` for `rows` rows of `width` columns.
+fn sqlite_values(rows: usize, width: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    format!("VALUES {}", vec![row; rows].join(", "))
+}
+
+/// The rows of one JSON parameter (`$1`) as a table of `columns`, on PostgreSQL.
+fn postgres_unpacked(columns: &[Column]) -> String {
     let selected = columns
         .iter()
         .enumerate()
-        .map(|(i, column)| match (postgres, column) {
-            (false, _) => format!("value ->> {i}"),
-            (true, Column::Text(_)) => format!("(v ->> {i})::text"),
-            (true, Column::BigInt(_)) => format!("(v ->> {i})::bigint"),
+        .map(|(i, column)| match column {
+            Column::Text(_) => format!("(v ->> {i})::text"),
+            Column::BigInt(_) => format!("(v ->> {i})::bigint"),
         })
         .collect::<Vec<_>>()
         .join(", ");
-    // SQLite needs the WHERE to tell an upsert's ON CONFLICT from a join's ON.
-    let sql = if postgres {
-        format!(
-            "INSERT INTO {table} ({names}) SELECT {selected} FROM jsonb_array_elements(CAST($1 AS jsonb)) AS v \
-             ON CONFLICT {on_conflict}"
-        )
-    } else {
-        format!(
-            "INSERT INTO {table} ({names}) SELECT {selected} FROM json_each($1) WHERE true ON CONFLICT {on_conflict}"
-        )
-    };
-    for chunk in rows.chunks(BULK_ROWS) {
-        let json = serde_json::to_string(chunk).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        sqlx::query(&sql)
-            .bind(json)
+    format!("SELECT {selected} FROM jsonb_array_elements(CAST($1 AS jsonb)) AS v")
+}
+
+/// A chunk of rows as a JSON array of arrays.
+fn json_rows(chunk: &[SqlValue<'_>], width: usize) -> String {
+    let mut json = String::with_capacity(chunk.len() * 16);
+    json.push('[');
+    for (r, row) in chunk.chunks(width.max(1)).enumerate() {
+        if r > 0 {
+            json.push(',');
+        }
+        json.push('[');
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            match value {
+                SqlValue::Text(text) => {
+                    json.push_str(&serde_json::to_string(text.as_ref()).unwrap_or_default())
+                }
+                SqlValue::Int(n) => json.push_str(&n.to_string()),
+                SqlValue::Null => json.push_str("null"),
+            }
+        }
+        json.push(']');
+    }
+    json.push(']');
+    json
+}
+
+/// A statement over `chunk`: SQLite binds each value, PostgreSQL one JSON text.
+fn bound<'q>(
+    sql: &'q str,
+    chunk: &'q [SqlValue<'_>],
+    width: usize,
+    postgres: bool,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql);
+    if postgres {
+        return query.bind(json_rows(chunk, width));
+    }
+    for value in chunk {
+        query = match value {
+            SqlValue::Text(text) => query.bind(text.as_ref()),
+            SqlValue::Int(n) => query.bind(*n),
+            SqlValue::Null => query.bind(None::<i64>),
+        };
+    }
+    query
+}
+
+/// Inserts (or, on conflict, updates) many rows with few statements.
+///
+/// Each row of `rows` holds one value per column, in `columns` order; `on_conflict`
+/// is everything after `ON CONFLICT`, e.g. `(id) DO UPDATE SET doc = excluded.doc`.
+pub async fn bulk_upsert(
+    connection: &mut AnyConnection,
+    table: &str,
+    columns: &[Column],
+    on_conflict: &str,
+    rows: &Rows<'_>,
+) -> Result<(), sqlx::Error> {
+    let postgres = is_postgres(connection);
+    let insert = format!("INSERT INTO {table} ({})", names(columns));
+    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
+    for chunk in rows.chunks(max_rows) {
+        let sql = if postgres {
+            format!(
+                "{insert} {} ON CONFLICT {on_conflict}",
+                postgres_unpacked(columns)
+            )
+        } else {
+            let values = sqlite_values(chunk.len() / columns.len(), columns.len());
+            format!("{insert} {values} ON CONFLICT {on_conflict}")
+        };
+        bound(&sql, chunk, columns.len(), postgres)
             .execute(&mut *connection)
             .await?;
     }
     Ok(())
+}
+
+/// The rows of `select` (`SELECT ... FROM table`) whose key columns hold one of
+/// `keys`, with few statements.
+pub async fn fetch_by_keys(
+    connection: &mut AnyConnection,
+    select: &str,
+    key_columns: &[Column],
+    keys: &Rows<'_>,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let postgres = is_postgres(connection);
+    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(max_rows) {
+        let width = key_columns.len();
+        let candidates = if postgres {
+            postgres_unpacked(key_columns)
+        } else {
+            sqlite_values(chunk.len() / width, width)
+        };
+        let sql = format!("{select} WHERE ({}) IN ({candidates})", names(key_columns));
+        rows.extend(
+            bound(&sql, chunk, width, postgres)
+                .fetch_all(&mut *connection)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` named parameters, for
+/// statements that bind row by row themselves (portable, but see the module docs:
+/// prefer [`bulk_upsert`] for large batches).
+pub fn values_placeholders(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let params: Vec<String> = (1..=columns)
+            .map(|c| format!("${}", r * columns + c))
+            .collect();
+        format!("({})", params.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+/// `$first, $first+1, ...` for an `IN (...)` list of `count` parameters.
+pub fn list_placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per statement for [`values_placeholders`]: named parameters cost sqlx's
+/// SQLite driver quadratically, so statements stay small.
+pub const ROWS_PER_STATEMENT: usize = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::{Rows, SqlValue};
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_maximum() {
+        let mut rows = Rows::new();
+        for n in 0..(256 + 100i64) {
+            rows.push([n.into(), SqlValue::Null]);
+        }
+        let sizes: Vec<usize> = rows.chunks(256).map(|c| c.len() / 2).collect();
+        assert_eq!(sizes, [256, 64, 32, 4]);
+        assert_eq!(rows.len(), 356);
+    }
+
+    #[test]
+    fn postgres_rows_are_json_arrays() {
+        let mut rows = Rows::new();
+        rows.push(["a\"b".into(), 7i64.into(), SqlValue::Null]);
+        assert_eq!(
+            super::json_rows(&rows.values, rows.width),
+            r#"[["a\"b",7,null]]"#
+        );
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(super::values_placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(super::list_placeholders(3, 3), "$3, $4, $5");
+    }
+
+    #[test]
+    fn sqlite_values_use_anonymous_parameters() {
+        assert_eq!(super::sqlite_values(2, 2), "VALUES (?, ?), (?, ?)");
+    }
 }

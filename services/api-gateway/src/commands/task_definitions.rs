@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use berth_eventlog::{Append, Expect};
 use berth_events::{
-    Aggregate, TaskDefinitionDeleted, TaskDefinitionDeregistered, TaskDefinitionRegistered,
+    Aggregate, JsonText, TaskDefinitionDeleted, TaskDefinitionDeregistered,
+    TaskDefinitionRegistered,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,7 +36,7 @@ pub async fn register(gateway: &Gateway, caller: &Caller, request: Value) -> Api
                 let event = TaskDefinitionRegistered {
                     family: family.clone(),
                     revision,
-                    definition: spec.task_definition.clone(),
+                    definition: JsonText::from_value(&spec.task_definition),
                     tags: tags.clone(),
                     registered_by: Some(caller.principal_arn()),
                 };

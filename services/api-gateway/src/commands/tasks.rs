@@ -123,6 +123,7 @@ impl TaskSpec {
         let definition = task_definitions::find(gateway, reference)
             .await?
             .ok_or_else(|| ecs::client("TaskDefinition not found."))?;
+        let body = definition.definition.to_value();
         if definition.status != "ACTIVE" {
             return Err(ecs::client("TaskDefinition is inactive.").into());
         }
@@ -137,10 +138,9 @@ impl TaskSpec {
             .into());
         }
         if let Some(overrides) = &request.overrides {
-            berth_ecs_model::validate_task_override(overrides, &definition.definition)?;
+            berth_ecs_model::validate_task_override(overrides, &body)?;
         }
-        let mut constraints: Vec<Constraint> = definition
-            .definition
+        let mut constraints: Vec<Constraint> = body
             .get("placementConstraints")
             .and_then(|c| serde_json::from_value(c.clone()).ok())
             .unwrap_or_default();
@@ -151,8 +151,7 @@ impl TaskSpec {
         if request.started_by.as_ref().is_some_and(|s| s.len() > 128) {
             return Err(ecs::invalid_parameter("startedBy can be at most 128 characters.").into());
         }
-        let resources =
-            berth_ecs_model::task_resources(&definition.definition, request.overrides.as_ref());
+        let resources = berth_ecs_model::task_resources(&body, request.overrides.as_ref());
         let ports = resources
             .ports
             .iter()
@@ -174,7 +173,7 @@ impl TaskSpec {
             event: TaskRequested {
                 family: definition.family.clone(),
                 revision: definition.revision,
-                definition: definition.definition.clone(),
+                definition: body,
                 overrides: request.overrides.clone(),
                 cpu_units: resources.cpu_units,
                 memory_mib: resources.memory_mib,

@@ -2,11 +2,12 @@
 
 use berth_events::{ClusterCreated, ClusterSetting, ClusterUpdated, Json, Tag};
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::{TableRow, fetch_by_keys};
+use super::TableRow;
+use berth_projection::sql::Rows;
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS clusters (
     name KEY_TEXT PRIMARY KEY,
@@ -118,6 +119,8 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
 impl TableRow for ClusterRow {
     type Key = String;
     const TABLE: &'static str = "clusters";
+    const SELECTED: &'static str = "name, status, doc, tags, version";
+    const KEY_COLUMNS: &'static [Column] = &[Text("name")];
     const COLUMNS: &'static [Column] = &[
         Text("name"),
         Text("status"),
@@ -136,30 +139,20 @@ impl TableRow for ClusterRow {
         ClusterRow::from_row(row)
     }
 
-    fn values(&self) -> Vec<Json> {
-        vec![
-            self.name.clone().into(),
-            self.status.clone().into(),
-            serde_json::to_string(&self.doc).unwrap_or_default().into(),
-            serde_json::to_string(&self.tags).unwrap_or_default().into(),
-            self.version.into(),
-        ]
+    fn push_key<'a>(key: &'a String, keys: &mut Rows<'a>) {
+        keys.push([key.into()]);
     }
 
-    async fn fetch(
-        connection: &mut AnyConnection,
-        keys: &[String],
-    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-        fetch_by_keys(
-            connection,
-            |keys| {
-                format!(
-                    "SELECT name, status, doc, tags, version FROM clusters WHERE name IN ({keys})"
-                )
-            },
-            keys,
-        )
-        .await
+    fn push_values<'a>(&'a self, rows: &mut Rows<'a>) {
+        let doc = serde_json::to_string(&self.doc).unwrap_or_default();
+        let tags = serde_json::to_string(&self.tags).unwrap_or_default();
+        rows.push([
+            (&self.name).into(),
+            (&self.status).into(),
+            doc.into(),
+            tags.into(),
+            self.version.into(),
+        ]);
     }
 }
 
@@ -168,7 +161,7 @@ pub(crate) mod queries {
 
     use super::ClusterRow;
 
-    const COLUMNS: &str = "name, status, doc, tags, version";
+    const COLUMNS: &str = <ClusterRow as crate::read_model::TableRow>::SELECTED;
 
     pub async fn get(pool: &AnyPool, name: &str) -> Result<Option<ClusterRow>, sqlx::Error> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clusters WHERE name = $1"))

@@ -1,12 +1,13 @@
 //! Container instances in the read model.
 
 use berth_events::{Attribute, ContainerInstanceRegistered, EpochMillis, InstanceResources, Tag};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use super::clusters::json_column;
 use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::{TableRow, fetch_by_pairs};
+use super::TableRow;
+use berth_projection::sql::Rows;
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS container_instances (
     cluster KEY_TEXT NOT NULL,
@@ -88,6 +89,8 @@ impl InstanceRow {
 impl TableRow for InstanceRow {
     type Key = (String, String);
     const TABLE: &'static str = "container_instances";
+    const SELECTED: &'static str = COLUMNS;
+    const KEY_COLUMNS: &'static [Column] = &[Text("cluster"), Text("id")];
     const COLUMNS: &'static [Column] = &[
         Text("cluster"),
         Text("id"),
@@ -107,29 +110,20 @@ impl TableRow for InstanceRow {
         InstanceRow::from_row(row)
     }
 
-    fn values(&self) -> Vec<serde_json::Value> {
-        vec![
-            self.cluster.clone().into(),
-            self.id.clone().into(),
-            self.status.clone().into(),
-            i64::from(self.agent_connected).into(),
-            serde_json::to_string(&self.doc).unwrap_or_default().into(),
-            self.version.into(),
-        ]
+    fn push_key<'a>((cluster, id): &'a (String, String), keys: &mut Rows<'a>) {
+        keys.push([cluster.into(), id.into()]);
     }
 
-    async fn fetch(
-        connection: &mut AnyConnection,
-        keys: &[(String, String)],
-    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-        fetch_by_pairs(
-            connection,
-            &format!("SELECT {COLUMNS} FROM container_instances WHERE"),
-            "cluster",
-            "id",
-            keys,
-        )
-        .await
+    fn push_values<'a>(&'a self, rows: &mut Rows<'a>) {
+        let doc = serde_json::to_string(&self.doc).unwrap_or_default();
+        rows.push([
+            (&self.cluster).into(),
+            (&self.id).into(),
+            (&self.status).into(),
+            self.agent_connected.into(),
+            doc.into(),
+            self.version.into(),
+        ]);
     }
 }
 

@@ -29,73 +29,27 @@ pub(crate) use tasks::queries as task_queries;
 
 use std::collections::{BTreeSet, HashMap};
 
-use berth_projection::sql::{Column, bulk_upsert};
+use berth_projection::sql::{Column, Rows, bulk_upsert, fetch_by_keys};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-
-/// Fetches rows whose single text key is in `keys`, in chunks.
-pub(crate) async fn fetch_by_keys(
-    connection: &mut AnyConnection,
-    select_where_key_in: impl Fn(&str) -> String,
-    keys: &[String],
-) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = select_where_key_in(&berth_projection::sql::list_placeholders(1, chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for key in chunk {
-            query = query.bind(key.as_str());
-        }
-        rows.extend(query.fetch_all(&mut *connection).await?);
-    }
-    Ok(rows)
-}
-
-/// Fetches rows whose two-column key is in `keys`, in chunks.
-/// `select_where` is everything before the condition, e.g. `SELECT ... FROM t WHERE`.
-pub(crate) async fn fetch_by_pairs<B>(
-    connection: &mut AnyConnection,
-    select_where: &str,
-    first: &str,
-    second: &str,
-    keys: &[(String, B)],
-) -> Result<Vec<AnyRow>, sqlx::Error>
-where
-    B: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
-{
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(200) {
-        let condition = (0..chunk.len())
-            .map(|i| format!("({first} = ${} AND {second} = ${})", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let sql = format!("{select_where} {condition}");
-        let mut query = sqlx::query(&sql);
-        for (a, b) in chunk {
-            query = query.bind(a.as_str()).bind(b.clone());
-        }
-        rows.extend(query.fetch_all(&mut *connection).await?);
-    }
-    Ok(rows)
-}
 
 /// A row of one read-model table, as [`RowBatch`] loads and writes it.
 pub(crate) trait TableRow: Sized {
     type Key: Ord + std::hash::Hash + Clone;
     const TABLE: &'static str;
-    /// In the order [`TableRow::values`] gives them.
+    /// The columns [`TableRow::from_row`] reads, as a `SELECT` list.
+    const SELECTED: &'static str;
+    /// The primary key, in the order [`TableRow::push_key`] writes it.
+    const KEY_COLUMNS: &'static [Column];
+    /// In the order [`TableRow::push_values`] writes them.
     const COLUMNS: &'static [Column];
     /// What follows `ON CONFLICT` in the upsert.
     const ON_CONFLICT: &'static str;
 
     fn key(&self) -> Self::Key;
+    fn push_key<'a>(key: &'a Self::Key, keys: &mut Rows<'a>);
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error>;
-    fn values(&self) -> Vec<serde_json::Value>;
-    /// The existing rows with these keys.
-    fn fetch(
-        connection: &mut AnyConnection,
-        keys: &[Self::Key],
-    ) -> impl std::future::Future<Output = Result<Vec<AnyRow>, sqlx::Error>> + Send;
+    fn push_values<'a>(&'a self, rows: &mut Rows<'a>);
 }
 
 /// The rows of one table a batch touches: loaded in one go, changed in memory,
@@ -108,10 +62,16 @@ pub(crate) struct RowBatch<R: TableRow> {
 impl<R: TableRow> RowBatch<R> {
     pub(crate) async fn load(
         connection: &mut AnyConnection,
-        keys: Vec<R::Key>,
+        keys: impl IntoIterator<Item = R::Key>,
     ) -> Result<Self, sqlx::Error> {
+        let keys: Vec<R::Key> = keys.into_iter().collect();
+        let mut key_rows = Rows::new();
+        for key in &keys {
+            R::push_key(key, &mut key_rows);
+        }
+        let select = format!("SELECT {} FROM {}", R::SELECTED, R::TABLE);
         let mut rows = HashMap::new();
-        for row in R::fetch(connection, &keys).await? {
+        for row in fetch_by_keys(connection, &select, R::KEY_COLUMNS, &key_rows).await? {
             let row = R::from_row(&row)?;
             rows.insert(row.key(), row);
         }
@@ -141,12 +101,10 @@ impl<R: TableRow> RowBatch<R> {
     }
 
     pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let values: Vec<Vec<serde_json::Value>> = self
-            .dirty
-            .iter()
-            .filter_map(|key| self.rows.get(key))
-            .map(TableRow::values)
-            .collect();
+        let mut values = Rows::new();
+        for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
+            row.push_values(&mut values);
+        }
         bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await
     }
 }

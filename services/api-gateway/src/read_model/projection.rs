@@ -52,18 +52,11 @@ impl Projection for GatewayProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let keys = TouchedKeys::of(events);
-        let mut clusters =
-            RowBatch::<ClusterRow>::load(connection, keys.clusters.into_iter().collect()).await?;
-        let mut task_definitions = TaskDefinitionBatch::load(
-            connection,
-            keys.families.into_iter().collect(),
-            keys.revisions.into_iter().collect(),
-        )
-        .await?;
-        let mut instances =
-            RowBatch::<InstanceRow>::load(connection, keys.instances.into_iter().collect()).await?;
-        let mut tasks =
-            RowBatch::<TaskRow>::load(connection, keys.tasks.into_iter().collect()).await?;
+        let mut clusters = RowBatch::<ClusterRow>::load(connection, keys.clusters).await?;
+        let mut task_definitions =
+            TaskDefinitionBatch::load(connection, keys.families, keys.revisions).await?;
+        let mut instances = RowBatch::<InstanceRow>::load(connection, keys.instances).await?;
+        let mut tasks = RowBatch::<TaskRow>::load(connection, keys.tasks).await?;
         for recorded in events {
             let Some(event) = &recorded.event else {
                 continue;

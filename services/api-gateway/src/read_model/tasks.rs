@@ -5,12 +5,13 @@ use berth_events::{
     TaskStateReported,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use super::clusters::json_column;
 use berth_projection::sql::Column::{self, BigInt, Text};
 
-use super::{TableRow, fetch_by_pairs};
+use super::TableRow;
+use berth_projection::sql::Rows;
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tasks (
@@ -277,6 +278,8 @@ fn text(value: &Json, key: &str) -> String {
 impl TableRow for TaskRow {
     type Key = (String, String);
     const TABLE: &'static str = "tasks";
+    const SELECTED: &'static str = COLUMNS;
+    const KEY_COLUMNS: &'static [Column] = &[Text("cluster"), Text("id")];
     const COLUMNS: &'static [Column] = &[
         Text("cluster"),
         Text("id"),
@@ -304,35 +307,26 @@ impl TableRow for TaskRow {
         TaskRow::from_row(row)
     }
 
-    fn values(&self) -> Vec<Json> {
-        vec![
-            self.cluster.clone().into(),
-            self.id.clone().into(),
-            self.family.clone().into(),
-            self.container_instance_id.clone().into(),
-            self.last_status.clone().into(),
-            self.desired_status.clone().into(),
-            self.group.clone().into(),
-            self.started_by.clone().into(),
-            self.placement.clone().into(),
-            self.request_id.clone().into(),
-            serde_json::to_string(&self.doc).unwrap_or_default().into(),
-            self.version.into(),
-        ]
+    fn push_key<'a>((cluster, id): &'a (String, String), keys: &mut Rows<'a>) {
+        keys.push([cluster.into(), id.into()]);
     }
 
-    async fn fetch(
-        connection: &mut AnyConnection,
-        keys: &[(String, String)],
-    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-        fetch_by_pairs(
-            connection,
-            &format!("SELECT {COLUMNS} FROM tasks WHERE"),
-            "cluster",
-            "id",
-            keys,
-        )
-        .await
+    fn push_values<'a>(&'a self, rows: &mut Rows<'a>) {
+        let doc = serde_json::to_string(&self.doc).unwrap_or_default();
+        rows.push([
+            (&self.cluster).into(),
+            (&self.id).into(),
+            (&self.family).into(),
+            self.container_instance_id.as_ref().into(),
+            (&self.last_status).into(),
+            (&self.desired_status).into(),
+            (&self.group).into(),
+            self.started_by.as_ref().into(),
+            (&self.placement).into(),
+            (&self.request_id).into(),
+            doc.into(),
+            self.version.into(),
+        ]);
     }
 }
 

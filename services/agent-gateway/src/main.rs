@@ -50,6 +50,11 @@ struct Cli {
     rebuild: bool,
 }
 
+// mimalloc: the services allocate many small, short-lived values (events, rows,
+// JSON); glibc's allocator cost a third of a log replay (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = berth_telemetry::init("berth-agent-gateway");

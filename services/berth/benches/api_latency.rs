@@ -12,6 +12,10 @@ use berth::{ControlPlane, ControlPlaneConfig};
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_testkit::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, ecs_client};
 
+// The allocator the service binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REQUESTS: usize = 2_000;
 
 fn report(name: &str, mut samples: Vec<Duration>) {

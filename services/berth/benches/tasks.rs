@@ -21,6 +21,10 @@ use berth_events::Event;
 use berth_testkit::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, ecs_client};
 use futures::StreamExt;
 
+// The allocator the service binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AGENTS: usize = 1_000;
 const CLIENTS: usize = 32;
 const LATENCY_SAMPLES: usize = 300;

@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+// mimalloc: the services allocate many small, short-lived values (events, rows,
+// JSON); glibc's allocator cost a third of a log replay (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = berth::cli::Cli::parse();
     let _telemetry = berth_telemetry::init("berth");

@@ -19,6 +19,11 @@ struct Args {
     rebuild: bool,
 }
 
+// mimalloc: the services allocate many small, short-lived values (events, rows,
+// JSON); glibc's allocator cost a third of a log replay (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::Aggregate;
+use berth_projection::sql::Column::{self, Text};
+use berth_projection::sql::{Rows, bulk_delete, bulk_upsert};
 use berth_projection::{Projection, ProjectionError};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
@@ -57,47 +59,37 @@ impl Projection for SchedulerProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let writes = self.fold(events);
-        for write in writes {
+        let (mut instances, mut tasks, mut stopped) = (Rows::new(), Rows::new(), Rows::new());
+        for write in &writes {
             match write {
                 Write::Instance { cluster, id, doc } => {
-                    sqlx::query(
-                        "INSERT INTO scheduler_instances (cluster, id, doc) VALUES ($1, $2, $3) \
-                         ON CONFLICT (cluster, id) DO UPDATE SET doc = excluded.doc",
-                    )
-                    .bind(cluster)
-                    .bind(id)
-                    .bind(doc)
-                    .execute(&mut *connection)
-                    .await?;
+                    instances.push([cluster.into(), id.into(), doc.into()])
                 }
                 Write::Task {
                     cluster,
                     id,
                     doc: Some(doc),
-                } => {
-                    sqlx::query(
-                        "INSERT INTO scheduler_tasks (cluster, id, doc) VALUES ($1, $2, $3) \
-                         ON CONFLICT (cluster, id) DO UPDATE SET doc = excluded.doc",
-                    )
-                    .bind(cluster)
-                    .bind(id)
-                    .bind(doc)
-                    .execute(&mut *connection)
-                    .await?;
-                }
+                } => tasks.push([cluster.into(), id.into(), doc.into()]),
                 Write::Task {
                     cluster,
                     id,
                     doc: None,
-                } => {
-                    sqlx::query("DELETE FROM scheduler_tasks WHERE cluster = $1 AND id = $2")
-                        .bind(cluster)
-                        .bind(id)
-                        .execute(&mut *connection)
-                        .await?;
-                }
+                } => stopped.push([cluster.into(), id.into()]),
             }
         }
+        const ROW: &[Column] = &[Text("cluster"), Text("id"), Text("doc")];
+        const KEY: &[Column] = &[Text("cluster"), Text("id")];
+        const UPDATE_DOC: &str = "(cluster, id) DO UPDATE SET doc = excluded.doc";
+        bulk_upsert(
+            connection,
+            "scheduler_instances",
+            ROW,
+            UPDATE_DOC,
+            &instances,
+        )
+        .await?;
+        bulk_upsert(connection, "scheduler_tasks", ROW, UPDATE_DOC, &tasks).await?;
+        bulk_delete(connection, "scheduler_tasks", KEY, &stopped).await?;
         Ok(())
     }
 }

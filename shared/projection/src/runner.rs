@@ -212,7 +212,9 @@ async fn read_batches(
     catch_up_target: u64,
     batches: mpsc::Sender<Result<Vec<RecordedEvent>, LogError>>,
 ) {
-    let mut batch: Vec<RecordedEvent> = Vec::with_capacity(batch_size);
+    // Batches grow as needed: live ones are small, and a full-size allocation per
+    // batch (megabytes) cost more in page faults than the events themselves.
+    let mut batch: Vec<RecordedEvent> = Vec::new();
     loop {
         let catching_up = batch.last().is_none_or(|e| e.sequence < catch_up_target);
         let ready_to_send = !batch.is_empty() && (batch.len() >= batch_size || !catching_up);
@@ -229,8 +231,7 @@ async fn read_batches(
             },
             permit = batches.reserve(), if ready_to_send => match permit {
                 Ok(permit) => {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                    permit.send(Ok(full));
+                    permit.send(Ok(std::mem::take(&mut batch)));
                 }
                 Err(_) => return,
             },

@@ -255,6 +255,34 @@ pub async fn bulk_upsert(
     Ok(())
 }
 
+/// Deletes the rows of `table` whose key columns hold one of `keys`, with few
+/// statements.
+pub async fn bulk_delete(
+    connection: &mut AnyConnection,
+    table: &str,
+    key_columns: &[Column],
+    keys: &Rows<'_>,
+) -> Result<(), sqlx::Error> {
+    let postgres = is_postgres(connection);
+    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
+    let width = key_columns.len();
+    for chunk in keys.chunks(max_rows) {
+        let candidates = if postgres {
+            postgres_unpacked(key_columns)
+        } else {
+            sqlite_values(chunk.len() / width, width)
+        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE ({}) IN ({candidates})",
+            names(key_columns)
+        );
+        bound(&sql, chunk, width, postgres)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The rows of `select` (`SELECT ... FROM table`) whose key columns hold one of
 /// `keys`, with few statements.
 pub async fn fetch_by_keys(
@@ -283,10 +311,15 @@ pub async fn fetch_by_keys(
     Ok(rows)
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` named parameters, for
-/// statements that bind row by row themselves (portable, but see the module docs:
-/// prefer [`bulk_upsert`] for large batches).
-pub fn values_placeholders(rows: usize, columns: usize) -> String {
+/// Placeholders for `rows` rows of `columns` parameters, for statements that bind
+/// row by row themselves: `(?, ?), (?, ?)` on SQLite (anonymous parameters, see the
+/// module docs), `($1, $2), ($3, $4)` on PostgreSQL.
+pub fn values_placeholders(connection: &AnyConnection, rows: usize, columns: usize) -> String {
+    if !is_postgres(connection) {
+        return sqlite_values(rows, columns)
+            .trim_start_matches("VALUES ")
+            .to_owned();
+    }
     let row = |r: usize| {
         let params: Vec<String> = (1..=columns)
             .map(|c| format!("${}", r * columns + c))
@@ -296,17 +329,20 @@ pub fn values_placeholders(rows: usize, columns: usize) -> String {
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
-/// `$first, $first+1, ...` for an `IN (...)` list of `count` parameters.
-pub fn list_placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
+/// Placeholders for an `IN (...)` list of `count` parameters (see
+/// [`values_placeholders`]).
+pub fn list_placeholders(connection: &AnyConnection, count: usize) -> String {
+    if !is_postgres(connection) {
+        return vec!["?"; count].join(", ");
+    }
+    (1..=count)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Rows per statement for [`values_placeholders`]: named parameters cost sqlx's
-/// SQLite driver quadratically, so statements stay small.
-pub const ROWS_PER_STATEMENT: usize = 32;
+/// Rows per statement for [`values_placeholders`].
+pub const ROWS_PER_STATEMENT: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -331,12 +367,6 @@ mod tests {
             super::json_rows(&rows.values, rows.width),
             r#"[["a\"b",7,null]]"#
         );
-    }
-
-    #[test]
-    fn placeholders() {
-        assert_eq!(super::values_placeholders(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(super::list_placeholders(3, 3), "$3, $4, $5");
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub(crate) async fn upsert_rows<T>(
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
         let sql = sql_for(&berth_projection::sql::values_placeholders(
+            connection,
             chunk.len(),
             columns,
         ));
@@ -56,7 +57,10 @@ pub(crate) async fn fetch_by_keys(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut rows = Vec::new();
     for chunk in keys.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = select_where_key_in(&berth_projection::sql::list_placeholders(1, chunk.len()));
+        let sql = select_where_key_in(&berth_projection::sql::list_placeholders(
+            connection,
+            chunk.len(),
+        ));
         let mut query = sqlx::query(&sql);
         for key in chunk {
             query = query.bind(key.as_str());

@@ -135,7 +135,7 @@ async fn replay(log: &EventLog, label: &str, url: &str, events: u64) {
     let runner = ProjectionRunner::new(
         log.clone(),
         read_model,
-        GatewayProjection,
+        GatewayProjection::default(),
         RunnerOptions {
             rebuild: true,
             ..RunnerOptions::default()

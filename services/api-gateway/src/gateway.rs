@@ -11,6 +11,7 @@ use tracing::debug;
 
 use crate::arn::ArnContext;
 use crate::error::{ApiResult, GatewayError};
+use crate::read_model::DecidedRequests;
 
 /// How long a command waits for the read model to show its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -27,6 +28,7 @@ struct Inner {
     log: EventLog,
     read_model: ReadModel,
     projection: ProjectionHandle,
+    decided: DecidedRequests,
     account_id: String,
 }
 
@@ -65,6 +67,7 @@ impl Gateway {
         log: EventLog,
         read_model: ReadModel,
         projection: ProjectionHandle,
+        decided: DecidedRequests,
         account_id: String,
     ) -> Self {
         Self {
@@ -72,6 +75,7 @@ impl Gateway {
                 log,
                 read_model,
                 projection,
+                decided,
                 account_id,
             }),
         }
@@ -83,6 +87,11 @@ impl Gateway {
 
     pub fn projection(&self) -> &ProjectionHandle {
         &self.inner.projection
+    }
+
+    /// Announcements of RunTask requests the scheduler decided.
+    pub fn decided_requests(&self) -> &DecidedRequests {
+        &self.inner.decided
     }
 
     pub fn log(&self) -> &EventLog {

@@ -52,17 +52,25 @@ impl ApiGateway {
         options: &ApiGatewayOptions,
     ) -> Result<Self, ProjectionError> {
         let read_model = ReadModel::open(&options.read_model_url).await?;
+        let projection = GatewayProjection::default();
+        let decided = projection.decided_requests();
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
-            GatewayProjection,
+            projection,
             RunnerOptions {
                 rebuild: options.rebuild,
                 ..RunnerOptions::default()
             },
         )
         .await?;
-        let gateway = Gateway::new(log, read_model, runner.handle(), options.account_id.clone());
+        let gateway = Gateway::new(
+            log,
+            read_model,
+            runner.handle(),
+            decided,
+            options.account_id.clone(),
+        );
         Ok(Self { gateway, runner })
     }
 

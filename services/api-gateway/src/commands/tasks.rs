@@ -1,5 +1,6 @@
 //! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_aws_protocol::AwsError;
@@ -9,6 +10,7 @@ use berth_events::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use super::clusters::active_cluster;
 use super::pagination::page_request;
@@ -18,7 +20,8 @@ use crate::arn::{self, Resource};
 use crate::error::{ApiResult, ecs};
 use crate::gateway::{Caller, Gateway};
 use crate::read_model::{
-    PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, instance_queries, task_queries,
+    Decided, PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, instance_queries,
+    task_queries,
 };
 use crate::render;
 
@@ -302,6 +305,8 @@ async fn submit(
         .collect();
     let expected = appends.len();
     let request_key = request_id.to_string();
+    // Subscribed before appending, so no announcement of this request is missed.
+    let decided = gateway.decided_requests().subscribe();
     gateway
         .execute(|| async {
             // A retry with the same clientToken finds its tasks already requested.
@@ -315,7 +320,7 @@ async fn submit(
         })
         .await?;
 
-    let rows = wait_for_placement(gateway, &request_id.to_string(), expected).await?;
+    let rows = wait_for_placement(gateway, &request_key, expected, decided).await?;
     let mut tasks = Vec::new();
     let mut failures: Vec<Value> = Vec::new();
     for row in &rows {
@@ -343,20 +348,38 @@ async fn wait_for_placement(
     gateway: &Gateway,
     request_id: &str,
     expected: usize,
+    mut decided: broadcast::Receiver<Arc<Decided>>,
 ) -> ApiResult<Vec<TaskRow>> {
     let deadline = Instant::now() + PLACEMENT_WAIT;
     loop {
         let rows = task_queries::of_request(gateway.db(), request_id).await?;
-        let decided = rows
+        let decided_all = rows
             .iter()
             .all(|row| row.placement != PLACEMENT_PENDING || row.last_status == "STOPPED");
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if (rows.len() >= expected && decided) || remaining.is_zero() {
+        if (rows.len() >= expected && decided_all) || remaining.is_zero() {
             return Ok(rows);
         }
-        let position = gateway.projection().position();
-        // Time-outs are fine here: the loop answers with what it has at the deadline.
-        let _ = gateway.projection().wait_for(position + 1, remaining).await;
+        // Read again once a batch that decides this request is committed. Time-outs
+        // are fine: the loop answers with what it has at the deadline.
+        let announced = loop {
+            match tokio::time::timeout(remaining, decided.recv()).await {
+                Ok(Ok(batch)) if batch.request_ids.contains(request_id) => {
+                    break Some(batch.sequence);
+                }
+                Ok(Ok(_)) => continue,
+                // Missed announcements: read again to be sure.
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => break None,
+                // No more announcements: fall back to the next applied batch.
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    break Some(gateway.projection().position() + 1);
+                }
+                Err(_deadline) => break None,
+            }
+        };
+        if let Some(sequence) = announced {
+            let _ = gateway.projection().wait_for(sequence, remaining).await;
+        }
     }
 }
 

@@ -14,7 +14,7 @@ mod tasks;
 
 pub use clusters::{ClusterDoc, ClusterRow};
 pub use container_instances::{InstanceDoc, InstanceRow};
-pub use projection::GatewayProjection;
+pub use projection::{Decided, DecidedRequests, GatewayProjection};
 pub use task_definitions::{FamilyStatusFilter, TaskDefinitionRow};
 pub use tasks::{
     ContainerDoc, PLACEMENT_FAILED, PLACEMENT_PENDING, PLACEMENT_PLACED, TaskDoc, TaskFilter,

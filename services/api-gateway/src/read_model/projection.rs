@@ -1,6 +1,7 @@
 //! The api-gateway projection: folds each batch into the entity tables.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
@@ -16,7 +17,53 @@ use crate::arn::{self, Resource};
 
 /// The read model behind every Describe*/List* the gateway answers.
 #[derive(Debug, Default)]
-pub struct GatewayProjection;
+pub struct GatewayProjection {
+    decided: DecidedRequests,
+}
+
+impl GatewayProjection {
+    /// Where RunTask calls learn that the scheduler decided their tasks.
+    pub fn decided_requests(&self) -> DecidedRequests {
+        self.decided.clone()
+    }
+}
+
+/// The RunTask requests whose tasks a batch decided (placed, failed to place, or
+/// stopped), announced as the batch is applied. A waiting call reads its tasks only
+/// when its own request was decided, not on every batch: with many calls waiting,
+/// re-reading on every batch cost more than the rest of RunTask.
+#[derive(Debug, Clone)]
+pub struct DecidedRequests(tokio::sync::broadcast::Sender<Arc<Decided>>);
+
+/// One batch's decided requests. Readers wait for the projection to reach
+/// `sequence` (the batch is announced before its transaction commits).
+#[derive(Debug)]
+pub struct Decided {
+    pub sequence: u64,
+    pub request_ids: HashSet<String>,
+}
+
+impl Default for DecidedRequests {
+    fn default() -> Self {
+        // Receivers that fall further behind than this see `Lagged` and re-read.
+        Self(tokio::sync::broadcast::channel(1024).0)
+    }
+}
+
+impl DecidedRequests {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Decided>> {
+        self.0.subscribe()
+    }
+
+    fn announce(&self, sequence: u64, request_ids: HashSet<String>) {
+        if !request_ids.is_empty() && self.0.receiver_count() > 0 {
+            let _ = self.0.send(Arc::new(Decided {
+                sequence,
+                request_ids,
+            }));
+        }
+    }
+}
 
 impl Projection for GatewayProjection {
     fn name(&self) -> &'static str {
@@ -57,6 +104,7 @@ impl Projection for GatewayProjection {
             TaskDefinitionBatch::load(connection, keys.families, keys.revisions).await?;
         let mut instances = RowBatch::<InstanceRow>::load(connection, keys.instances).await?;
         let mut tasks = RowBatch::<TaskRow>::load(connection, keys.tasks).await?;
+        let mut decided = HashSet::new();
         for recorded in events {
             let Some(event) = &recorded.event else {
                 continue;
@@ -176,6 +224,16 @@ impl Projection for GatewayProjection {
                         continue;
                     };
                     row.version = sequence;
+                    let decides = match event {
+                        Event::TaskPlaced(_)
+                        | Event::TaskPlacementFailed(_)
+                        | Event::TaskStopRequested(_) => true,
+                        Event::TaskStateReported(report) => report.last_status == "STOPPED",
+                        _ => false,
+                    };
+                    if decides {
+                        decided.insert(row.request_id.clone());
+                    }
                     match event {
                         Event::TaskPlaced(placed) => row.placed(placed),
                         Event::TaskPlacementFailed(failed) => {
@@ -205,6 +263,9 @@ impl Projection for GatewayProjection {
         task_definitions.save(connection).await?;
         instances.save(connection).await?;
         tasks.save(connection).await?;
+        if let Some(last) = events.last() {
+            self.decided.announce(last.sequence, decided);
+        }
         Ok(())
     }
 }

@@ -224,6 +224,28 @@ fn bound<'q>(
     query
 }
 
+/// One statement per chunk of `rows`: `statement(source)` where `source` is the chunk
+/// as a row source, `VALUES (?, ...), ...` on SQLite or `SELECT ... FROM
+/// jsonb_array_elements($1)` on PostgreSQL, paired with the chunk's values.
+fn statements<'r, 'a>(
+    postgres: bool,
+    columns: &[Column],
+    rows: &'r Rows<'a>,
+    statement: impl Fn(&str) -> String,
+) -> Vec<(String, &'r [SqlValue<'a>])> {
+    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
+    rows.chunks(max_rows)
+        .map(|chunk| {
+            let source = if postgres {
+                postgres_unpacked(columns)
+            } else {
+                sqlite_values(chunk.len() / columns.len(), columns.len())
+            };
+            (statement(&source), chunk)
+        })
+        .collect()
+}
+
 /// Inserts (or, on conflict, updates) many rows with few statements.
 ///
 /// Each row of `rows` holds one value per column, in `columns` order; `on_conflict`
@@ -236,18 +258,11 @@ pub async fn bulk_upsert(
     rows: &Rows<'_>,
 ) -> Result<(), sqlx::Error> {
     let postgres = is_postgres(connection);
-    let insert = format!("INSERT INTO {table} ({})", names(columns));
-    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
-    for chunk in rows.chunks(max_rows) {
-        let sql = if postgres {
-            format!(
-                "{insert} {} ON CONFLICT {on_conflict}",
-                postgres_unpacked(columns)
-            )
-        } else {
-            let values = sqlite_values(chunk.len() / columns.len(), columns.len());
-            format!("{insert} {values} ON CONFLICT {on_conflict}")
-        };
+    let names = names(columns);
+    let statements = statements(postgres, columns, rows, |source| {
+        format!("INSERT INTO {table} ({names}) {source} ON CONFLICT {on_conflict}")
+    });
+    for (sql, chunk) in statements {
         bound(&sql, chunk, columns.len(), postgres)
             .execute(&mut *connection)
             .await?;
@@ -264,19 +279,12 @@ pub async fn bulk_delete(
     keys: &Rows<'_>,
 ) -> Result<(), sqlx::Error> {
     let postgres = is_postgres(connection);
-    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
-    let width = key_columns.len();
-    for chunk in keys.chunks(max_rows) {
-        let candidates = if postgres {
-            postgres_unpacked(key_columns)
-        } else {
-            sqlite_values(chunk.len() / width, width)
-        };
-        let sql = format!(
-            "DELETE FROM {table} WHERE ({}) IN ({candidates})",
-            names(key_columns)
-        );
-        bound(&sql, chunk, width, postgres)
+    let names = names(key_columns);
+    let statements = statements(postgres, key_columns, keys, |source| {
+        format!("DELETE FROM {table} WHERE ({names}) IN ({source})")
+    });
+    for (sql, chunk) in statements {
+        bound(&sql, chunk, key_columns.len(), postgres)
             .execute(&mut *connection)
             .await?;
     }
@@ -292,21 +300,14 @@ pub async fn fetch_by_keys(
     keys: &Rows<'_>,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let postgres = is_postgres(connection);
-    let max_rows = if postgres { POSTGRES_ROWS } else { SQLITE_ROWS };
+    let names = names(key_columns);
+    let statements = statements(postgres, key_columns, keys, |source| {
+        format!("{select} WHERE ({names}) IN ({source})")
+    });
     let mut rows = Vec::new();
-    for chunk in keys.chunks(max_rows) {
-        let width = key_columns.len();
-        let candidates = if postgres {
-            postgres_unpacked(key_columns)
-        } else {
-            sqlite_values(chunk.len() / width, width)
-        };
-        let sql = format!("{select} WHERE ({}) IN ({candidates})", names(key_columns));
-        rows.extend(
-            bound(&sql, chunk, width, postgres)
-                .fetch_all(&mut *connection)
-                .await?,
-        );
+    for (sql, chunk) in statements {
+        let query = bound(&sql, chunk, key_columns.len(), postgres);
+        rows.extend(query.fetch_all(&mut *connection).await?);
     }
     Ok(rows)
 }

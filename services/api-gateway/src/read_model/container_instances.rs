@@ -110,8 +110,8 @@ impl TableRow for InstanceRow {
         InstanceRow::from_row(row)
     }
 
-    fn push_key<'a>((cluster, id): &'a (String, String), keys: &mut Rows<'a>) {
-        keys.push([cluster.into(), id.into()]);
+    fn push_key<'a>(key: &'a (String, String), keys: &mut Rows<'a>) {
+        super::push_cluster_key(key, keys);
     }
 
     fn push_values<'a>(&'a self, rows: &mut Rows<'a>) {

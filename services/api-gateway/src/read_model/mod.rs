@@ -33,6 +33,11 @@ use berth_projection::sql::{Column, Rows, bulk_upsert, fetch_by_keys};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+/// Writes a `(cluster, id)` key, the key of instances and tasks.
+pub(crate) fn push_cluster_key<'a>((cluster, id): &'a (String, String), keys: &mut Rows<'a>) {
+    keys.push([cluster.into(), id.into()]);
+}
+
 /// A row of one read-model table, as [`RowBatch`] loads and writes it.
 pub(crate) trait TableRow: Sized {
     type Key: Ord + std::hash::Hash + Clone;

@@ -27,7 +27,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use berth_agent_protocol::{
     ContainerSpec, DriverKind, HealthStatus, NetworkBinding, NetworkMode, TaskPayload,
-    TaskSnapshot, TransportProtocol,
+    TransportProtocol,
 };
 use bollard::errors::Error as DockerError;
 use bollard::models::{
@@ -48,11 +48,9 @@ use super::layout::{TaskDir, task_id};
 use super::logs::follow_into_file;
 use super::task::{
     Backend, Exit, Found, FoundContainer, HealthReporter, Shared, StartFailure, Started,
+    SupervisedDriver,
 };
-use super::{
-    BoxFuture, Driver, EventSender, LABEL_CONTAINER_NAME, LABEL_DATA_DIR, LABEL_TASK_ARN,
-    RuntimeError,
-};
+use super::{EventSender, LABEL_CONTAINER_NAME, LABEL_DATA_DIR, LABEL_TASK_ARN, RuntimeError};
 
 /// The Engine API version the driver speaks (Docker 20.10).
 pub const DOCKER_API_VERSION: ClientVersion = ClientVersion {
@@ -134,33 +132,11 @@ impl DockerDriver {
     }
 }
 
-impl Driver for DockerDriver {
-    fn kind(&self) -> DriverKind {
-        DriverKind::Docker
-    }
+impl SupervisedDriver for DockerDriver {
+    type Backend = DockerBackend;
 
-    fn data_dir(&self) -> &Path {
-        &self.shared.data_dir
-    }
-
-    fn start_task(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
-        Box::pin(self.shared.start_task(task))
-    }
-
-    fn stop_task<'a>(
-        &'a self,
-        task_arn: &'a str,
-        reason: Option<String>,
-    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(self.shared.stop_task(task_arn, reason))
-    }
-
-    fn list_running(&self) -> BoxFuture<'_, Result<Vec<TaskSnapshot>, RuntimeError>> {
-        Box::pin(self.shared.list_running())
-    }
-
-    fn apply(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
-        Box::pin(self.shared.apply(task))
+    fn shared(&self) -> &Arc<Shared<DockerBackend>> {
+        &self.shared
     }
 }
 

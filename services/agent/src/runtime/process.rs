@@ -25,9 +25,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_agent_protocol::{
-    ContainerSpec, DriverKind, NetworkBinding, TaskPayload, TaskSnapshot, TaskStatus,
-};
+use berth_agent_protocol::{ContainerSpec, DriverKind, NetworkBinding, TaskPayload, TaskStatus};
 use tokio::process::{Child, Command};
 
 use super::health::{HealthTracker, check_argv, seconds};
@@ -35,8 +33,9 @@ use super::layout::{TaskDir, tasks_root};
 use super::logs::open_for_child;
 use super::task::{
     Backend, Exit, Found, FoundContainer, HealthReporter, Shared, StartFailure, Started,
+    SupervisedDriver,
 };
-use super::{BoxFuture, Driver, EventSender, RuntimeError};
+use super::{EventSender, RuntimeError};
 
 /// Configuration of the process driver.
 #[derive(Debug, Clone)]
@@ -69,33 +68,11 @@ impl ProcessDriver {
     }
 }
 
-impl Driver for ProcessDriver {
-    fn kind(&self) -> DriverKind {
-        DriverKind::Process
-    }
+impl SupervisedDriver for ProcessDriver {
+    type Backend = ProcessBackend;
 
-    fn data_dir(&self) -> &Path {
-        &self.shared.data_dir
-    }
-
-    fn start_task(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
-        Box::pin(self.shared.start_task(task))
-    }
-
-    fn stop_task<'a>(
-        &'a self,
-        task_arn: &'a str,
-        reason: Option<String>,
-    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(self.shared.stop_task(task_arn, reason))
-    }
-
-    fn list_running(&self) -> BoxFuture<'_, Result<Vec<TaskSnapshot>, RuntimeError>> {
-        Box::pin(self.shared.list_running())
-    }
-
-    fn apply(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
-        Box::pin(self.shared.apply(task))
+    fn shared(&self) -> &Arc<Shared<ProcessBackend>> {
+        &self.shared
     }
 }
 

@@ -24,7 +24,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::layout::{TaskDir, check_payload, tasks_root};
-use super::{DEFAULT_STOP_TIMEOUT, ESSENTIAL_CONTAINER_EXITED, EventSender, RuntimeError};
+use super::{
+    BoxFuture, DEFAULT_STOP_TIMEOUT, Driver, ESSENTIAL_CONTAINER_EXITED, EventSender, RuntimeError,
+};
 
 /// A container the backend has started.
 pub(crate) struct Started<H> {
@@ -157,6 +159,44 @@ struct TaskEntry {
     /// `None` for tasks without a supervisor (stopped before this agent saw them run).
     commands: Option<mpsc::UnboundedSender<Command>>,
     snapshot: Arc<Mutex<TaskSnapshot>>,
+}
+
+/// A driver built on [`Shared`]: it implements [`Driver`] by delegating to it, so the
+/// Docker and process drivers share one implementation.
+pub(crate) trait SupervisedDriver: Send + Sync {
+    type Backend: Backend;
+
+    fn shared(&self) -> &Arc<Shared<Self::Backend>>;
+}
+
+impl<D: SupervisedDriver> Driver for D {
+    fn kind(&self) -> DriverKind {
+        D::Backend::KIND
+    }
+
+    fn data_dir(&self) -> &Path {
+        &self.shared().data_dir
+    }
+
+    fn start_task(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(self.shared().start_task(task))
+    }
+
+    fn stop_task<'a>(
+        &'a self,
+        task_arn: &'a str,
+        reason: Option<String>,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.shared().stop_task(task_arn, reason))
+    }
+
+    fn list_running(&self) -> BoxFuture<'_, Result<Vec<TaskSnapshot>, RuntimeError>> {
+        Box::pin(self.shared().list_running())
+    }
+
+    fn apply(&self, task: TaskPayload) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(self.shared().apply(task))
+    }
 }
 
 /// The driver-independent half of a driver: the task table and the supervisors.

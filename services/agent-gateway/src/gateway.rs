@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +21,12 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::arn::Arns;
+use crate::delivery::{self, AckRecorder};
 use crate::error::GatewayError;
 use crate::options::AgentGatewayOptions;
 use crate::read_model::{AgentGatewayProjection, Notice};
+use crate::session;
 use crate::sessions::SessionRegistry;
-use crate::{delivery, session};
 
 /// How long a decision waits for the read model to show everything already in the log.
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -39,6 +41,7 @@ pub(crate) struct Shared {
     pub options: AgentGatewayOptions,
     pub arns: Arns,
     pub sessions: SessionRegistry,
+    pub acks: AckRecorder,
     /// Set once the gateway is told to stop; sessions close when it changes.
     pub shutdown: watch::Sender<bool>,
 }
@@ -71,6 +74,7 @@ pub struct AgentGateway {
     shared: Arc<Shared>,
     runner: ProjectionRunner<AgentGatewayProjection>,
     notices: mpsc::UnboundedReceiver<Notice>,
+    ack_writer: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl AgentGateway {
@@ -99,8 +103,10 @@ impl AgentGateway {
             },
         )
         .await?;
+        let (acks, ack_writer) = AckRecorder::new(read_model.pool().clone());
         let shared = Arc::new(Shared {
             log,
+            acks,
             read_model,
             projection: runner.handle(),
             arns: Arns {
@@ -115,6 +121,7 @@ impl AgentGateway {
             shared,
             runner,
             notices,
+            ack_writer: Box::pin(ack_writer),
         })
     }
 
@@ -135,7 +142,9 @@ impl AgentGateway {
             shared,
             runner,
             notices,
+            ack_writer,
         } = self;
+        let ack_writer = tokio::spawn(ack_writer);
         let (stop_projection, projection_stopped) = tokio::sync::oneshot::channel::<()>();
         let projection = tokio::spawn(runner.run(async move {
             let _ = projection_stopped.await;
@@ -162,6 +171,8 @@ impl AgentGateway {
             warn!("sessions still open after {DRAIN:?}; stopping anyway");
         }
         dispatcher.abort();
+        shared.acks.flushed().await;
+        ack_writer.abort();
         let _ = stop_projection.send(());
         let _ = projection.await;
         served

@@ -12,14 +12,22 @@ use berth_agent_protocol::{
 };
 use berth_events::PortAssignment;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::warn;
 
-use crate::read_model::tasks::{TaskRow, TaskSpec};
+use crate::read_model::tasks::TaskRow;
 
 /// The payload that brings the agent to `desired` for `task`.
 pub(crate) fn task_payload(arn: String, task: &TaskRow, desired: DesiredStatus) -> TaskPayload {
     let (network_mode, containers) = match &task.spec {
-        Some(spec) => (network_mode(&spec.definition), containers(spec)),
+        Some(spec) => {
+            let definition = parse(Some(&spec.definition));
+            let overrides = parse(spec.overrides.as_ref());
+            (
+                network_mode(&definition),
+                containers(&definition, &overrides, &spec.ports),
+            )
+        }
         None => (NetworkMode::default(), Vec::new()),
     };
     TaskPayload {
@@ -58,18 +66,26 @@ fn network_mode(definition: &Value) -> NetworkMode {
     }
 }
 
-fn containers(spec: &TaskSpec) -> Vec<ContainerSpec> {
-    let mode = network_mode(&spec.definition);
-    let definitions = spec
-        .definition
+/// A stored document (`null` when absent or unreadable, which leaves its fields out).
+fn parse(document: Option<&Box<RawValue>>) -> Value {
+    document
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn containers(
+    definition: &Value,
+    overrides: &Value,
+    ports: &[PortAssignment],
+) -> Vec<ContainerSpec> {
+    let mode = network_mode(definition);
+    let definitions = definition
         .get("containerDefinitions")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let overrides = spec
-        .overrides
-        .as_ref()
-        .and_then(|o| o.get("containerOverrides"))
+    let overrides = overrides
+        .get("containerOverrides")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
@@ -82,13 +98,7 @@ fn containers(spec: &TaskSpec) -> Vec<ContainerSpec> {
                 .iter()
                 .rev()
                 .find(|o| o.get("name").and_then(Value::as_str) == Some(name));
-            Some(container(
-                name,
-                definition,
-                container_override,
-                &spec.ports,
-                mode,
-            ))
+            Some(container(name, definition, container_override, ports, mode))
         })
         .collect()
 }
@@ -232,7 +242,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::read_model::tasks::RUNNING;
+    use crate::read_model::tasks::{RUNNING, TaskSpec};
 
     fn task(definition: Value, overrides: Option<Value>, ports: Vec<PortAssignment>) -> TaskRow {
         TaskRow {
@@ -242,8 +252,8 @@ mod tests {
             family: "web".into(),
             revision: 3,
             spec: Some(TaskSpec {
-                definition,
-                overrides,
+                definition: serde_json::value::to_raw_value(&definition).expect("raw"),
+                overrides: overrides.map(|o| serde_json::value::to_raw_value(&o).expect("raw")),
                 ports,
             }),
             desired: RUNNING.into(),
@@ -251,6 +261,7 @@ mod tests {
             last_status: None,
             correlation: None,
             version: 1,
+            acked: None,
         }
     }
 

@@ -59,6 +59,7 @@ pub(crate) async fn reconcile(
             Action::Evict { arn, task, reason } => Some(Outgoing {
                 payload: payload::stop_payload(arn, task, reason.to_owned()),
                 tracked: None,
+                report_target: None,
             }),
         })
         .collect();
@@ -127,6 +128,7 @@ mod tests {
             last_status: Some("RUNNING".into()),
             correlation: None,
             version: 1,
+            acked: None,
         }
     }
 

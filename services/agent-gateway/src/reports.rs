@@ -6,19 +6,19 @@
 //! did not place on the reporting instance is acknowledged but not recorded: one agent cannot
 //! write another instance's tasks.
 
-use berth_agent_protocol::{HealthStatus, TaskStateChange};
+use berth_agent_protocol::{HealthStatus, TaskPayload, TaskStateChange, TaskStatus};
 use berth_eventlog::Append;
 use berth_events::{Aggregate, ContainerState, PortAssignment, TaskStateReported};
-use serde_json::Value;
 use tracing::{debug, warn};
 
 use crate::arn;
 use crate::error::GatewayError;
 use crate::gateway::Shared;
-use crate::read_model::tasks::{self, TaskRow, TaskSpec};
+use crate::payload;
+use crate::read_model::tasks::{self, TaskRow};
 use crate::registration::Registration;
 
-/// What became of a report.
+/// What a report became.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Recorded {
     /// In the log (`duplicate`: it already was).
@@ -27,11 +27,55 @@ pub(crate) enum Recorded {
     Ignored(String),
 }
 
-/// Records one report of the agent holding `registration`.
+/// What recording the reports of one task needs. A session keeps it for the tasks it handed
+/// over (it comes with building the payload); for others it is read from the read model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReportTarget {
+    pub cluster: String,
+    pub instance_id: Option<String>,
+    /// Correlation id of the request that started the task, carried on to its reports.
+    pub correlation: Option<String>,
+    /// The essential containers with a health check, which decide the task's health; `None`
+    /// when the definition is not known.
+    pub checked: Option<Vec<String>>,
+}
+
+impl ReportTarget {
+    /// The target of `task`, whose payload is `payload`.
+    pub fn new(task: &TaskRow, payload: &TaskPayload) -> Self {
+        Self {
+            cluster: task.cluster.clone(),
+            instance_id: task.instance_id.clone(),
+            correlation: task.correlation.clone(),
+            checked: task.spec.as_ref().map(|_| {
+                payload
+                    .containers
+                    .iter()
+                    .filter(|c| c.essential && c.health_check.is_some())
+                    .map(|c| c.name.clone())
+                    .collect()
+            }),
+        }
+    }
+
+    /// The target of task `task_id` as the read model has it.
+    async fn load(shared: &Shared, task_id: &str) -> Result<Option<Self>, GatewayError> {
+        let Some(task) = tasks::get(shared.db(), task_id).await? else {
+            return Ok(None);
+        };
+        let arn = shared.arns.task(&task.cluster, &task.id);
+        let payload = payload::task_payload(arn, &task, task.desired_status());
+        Ok(Some(Self::new(&task, &payload)))
+    }
+}
+
+/// Records one report of the agent holding `registration`; `known` is what the session knows
+/// of the task, if it handed it over.
 pub(crate) async fn record(
     shared: &Shared,
     registration: &Registration,
     change: &TaskStateChange,
+    known: Option<&ReportTarget>,
 ) -> Result<Recorded, GatewayError> {
     let Some(task_id) = arn::task_id(&change.task.task_arn) else {
         return Ok(Recorded::Ignored(format!(
@@ -39,25 +83,33 @@ pub(crate) async fn record(
             change.task.task_arn
         )));
     };
-    let Some(task) = tasks::get(shared.db(), task_id).await? else {
-        return Ok(Recorded::Ignored("unknown task".to_owned()));
+    let loaded;
+    let target = match known {
+        Some(target) => target,
+        None => match ReportTarget::load(shared, task_id).await? {
+            Some(target) => {
+                loaded = target;
+                &loaded
+            }
+            None => return Ok(Recorded::Ignored("unknown task".to_owned())),
+        },
     };
-    if task.cluster != registration.cluster
-        || task.instance_id.as_deref() != Some(registration.instance_id.as_str())
+    if target.cluster != registration.cluster
+        || target.instance_id.as_deref() != Some(registration.instance_id.as_str())
     {
         return Ok(Recorded::Ignored(
             "task is not placed on this container instance".to_owned(),
         ));
     }
-    let event = to_event(change, &task);
+    let event = to_event(change, target.checked.as_deref());
     let mut meta = shared.meta();
-    meta.correlation_id = task
+    meta.correlation_id = target
         .correlation
         .as_deref()
         .and_then(|id| uuid::Uuid::parse_str(id).ok());
     let aggregate = Aggregate::Task {
-        cluster: task.cluster.clone(),
-        id: task.id.clone(),
+        cluster: target.cluster.clone(),
+        id: task_id.to_owned(),
     };
     let append = Append::new(aggregate, event, meta).idempotency_key(format!(
         "report-{}-{}",
@@ -73,9 +125,14 @@ pub(crate) async fn record(
     })
 }
 
+/// Whether `change` is the task's last report (nothing more will be recorded for it).
+pub(crate) fn is_final(change: &TaskStateChange) -> bool {
+    change.task.status == TaskStatus::Stopped
+}
+
 /// The report as an event; task health follows ECS: the essential containers with a health
-/// check decide it.
-fn to_event(change: &TaskStateChange, task: &TaskRow) -> TaskStateReported {
+/// check (`checked`) decide it.
+fn to_event(change: &TaskStateChange, checked: Option<&[String]>) -> TaskStateReported {
     TaskStateReported {
         last_status: change.task.status.as_str().to_owned(),
         containers: change
@@ -103,7 +160,7 @@ fn to_event(change: &TaskStateChange, task: &TaskRow) -> TaskStateReported {
             .collect(),
         stop_code: change.task.stop_code.map(|code| code.as_str().to_owned()),
         stopped_reason: change.task.reason.clone(),
-        health_status: Some(task_health(change, task.spec.as_ref()).as_str().to_owned()),
+        health_status: Some(task_health(change, checked).as_str().to_owned()),
         pull_started_at: None,
         pull_stopped_at: change.task.pulled_at.map(millis),
         started_at: change.task.started_at.map(millis),
@@ -116,14 +173,13 @@ fn millis(at: berth_agent_protocol::EpochMillis) -> i64 {
 }
 
 /// UNHEALTHY if a deciding container is, HEALTHY if all are, else UNKNOWN. Deciding: the
-/// essential containers with a health check; without the definition, those reporting health.
-fn task_health(change: &TaskStateChange, spec: Option<&TaskSpec>) -> HealthStatus {
-    let checked = spec.map(|spec| checked_essentials(&spec.definition));
+/// `checked` containers; without the definition, those reporting health.
+fn task_health(change: &TaskStateChange, checked: Option<&[String]>) -> HealthStatus {
     let deciding: Vec<HealthStatus> = change
         .task
         .containers
         .iter()
-        .filter(|c| match &checked {
+        .filter(|c| match checked {
             Some(names) => names.contains(&c.name),
             None => c.health_status != HealthStatus::Unknown,
         })
@@ -136,19 +192,6 @@ fn task_health(change: &TaskStateChange, spec: Option<&TaskSpec>) -> HealthStatu
         return HealthStatus::Healthy;
     }
     HealthStatus::Unknown
-}
-
-fn checked_essentials(definition: &Value) -> Vec<String> {
-    definition
-        .get("containerDefinitions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter(|c| c.get("essential").and_then(Value::as_bool) != Some(false))
-        .filter(|c| c.get("healthCheck").is_some_and(Value::is_object))
-        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect()
 }
 
 /// Logs an ignored report where it is handled.
@@ -170,7 +213,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::read_model::tasks::RUNNING;
+    use crate::read_model::tasks::{RUNNING, TaskSpec};
 
     fn container(name: &str, health: HealthStatus) -> ContainerStateChange {
         ContainerStateChange {
@@ -189,7 +232,7 @@ mod tests {
         }
     }
 
-    fn task(definition: Value) -> TaskRow {
+    fn task(definition: serde_json::Value) -> TaskRow {
         TaskRow {
             id: "t".into(),
             cluster: "c".into(),
@@ -197,7 +240,7 @@ mod tests {
             family: "f".into(),
             revision: 1,
             spec: Some(TaskSpec {
-                definition,
+                definition: serde_json::value::to_raw_value(&definition).expect("raw"),
                 overrides: None,
                 ports: Vec::new(),
             }),
@@ -206,6 +249,7 @@ mod tests {
             last_status: None,
             correlation: None,
             version: 1,
+            acked: None,
         }
     }
 
@@ -224,7 +268,7 @@ mod tests {
             },
             seq: 9,
         };
-        let event = to_event(&change, &task(json!({})));
+        let event = to_event(&change, Some(&[]));
         assert_eq!(event.last_status, "STOPPED");
         assert_eq!(event.stop_code.as_deref(), Some("EssentialContainerExited"));
         assert_eq!(
@@ -258,11 +302,10 @@ mod tests {
             {"name": "side", "essential": false, "healthCheck": {"command": ["CMD", "true"]}},
             {"name": "plain"}
         ]});
-        let spec = TaskSpec {
-            definition,
-            overrides: None,
-            ports: Vec::new(),
-        };
+        let task = task(definition);
+        let payload = payload::task_payload("arn".into(), &task, task.desired_status());
+        let target = ReportTarget::new(&task, &payload);
+        assert_eq!(target.checked, Some(vec!["app".to_owned()]));
         let health = |app, side| {
             let change = TaskStateChange {
                 task: berth_agent_protocol::TaskSnapshot {
@@ -281,7 +324,7 @@ mod tests {
                 },
                 seq: 1,
             };
-            task_health(&change, Some(&spec))
+            task_health(&change, target.checked.as_deref())
         };
         assert_eq!(
             health(HealthStatus::Healthy, HealthStatus::Unhealthy),

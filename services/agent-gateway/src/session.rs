@@ -210,16 +210,7 @@ impl Session {
                     return Err(End::tell("gateway shutting down"));
                 }
                 command = self.commands.recv() => match command {
-                    Some(SessionCommand::Deliver) => {
-                        // Coalesce a burst of notices into one read.
-                        while let Ok(command) = self.commands.try_recv() {
-                            if let SessionCommand::Close(reason) = command {
-                                return Err(End::tell(reason));
-                            }
-                        }
-                        self.deliver().await?;
-                    }
-                    Some(SessionCommand::Close(reason)) => return Err(End::tell(reason)),
+                    Some(command) => self.on_commands(command).await?,
                     None => return Err(End::tell("session dropped by the gateway")),
                 },
                 incoming = self.link.recv() => {
@@ -255,9 +246,7 @@ impl Session {
         match frame {
             AgentFrame::HeartbeatAck(_) => Ok(()),
             AgentFrame::Ack(ack) => {
-                if let Err(error) = self.deliveries.acked(&self.shared, &ack.message_id).await {
-                    error!(%error, message_id = ack.message_id, "could not record an ack; the payload will be sent again");
-                }
+                self.deliveries.acked(&self.shared, &ack.message_id);
                 Ok(())
             }
             AgentFrame::TaskStateChange(change) => self.report(change).await,
@@ -267,6 +256,27 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// Handles `first` and every command already queued after it: the tasks of several notices
+    /// go out together, and one sweep covers them all.
+    async fn on_commands(&mut self, first: SessionCommand) -> Result<(), End> {
+        let mut tasks = Vec::new();
+        let mut sweep = false;
+        let mut next = Some(first);
+        while let Some(command) = next {
+            match command {
+                SessionCommand::Deliver(more) => tasks.extend(more),
+                SessionCommand::Sweep => sweep = true,
+                SessionCommand::Close(reason) => return Err(End::tell(reason)),
+            }
+            next = self.commands.try_recv().ok();
+        }
+        if sweep {
+            return self.deliver().await;
+        }
+        let messages = self.deliveries.outgoing(&self.shared, &tasks);
+        self.send_payloads(messages).await
     }
 
     /// Records a report, then acknowledges it. A report that cannot be recorded ends the
@@ -279,11 +289,18 @@ impl Session {
             status = %change.task.status,
         );
         async {
-            match reports::record(&self.shared, &self.registration, &change).await {
+            let task_id = crate::arn::task_id(&change.task.task_arn).unwrap_or_default();
+            let known = self.deliveries.report_target(task_id);
+            match reports::record(&self.shared, &self.registration, &change, known).await {
                 Ok(Recorded::Appended {
                     sequence,
                     duplicate,
-                }) => debug!(sequence, duplicate, "report recorded"),
+                }) => {
+                    debug!(sequence, duplicate, "report recorded");
+                    if reports::is_final(&change) {
+                        self.deliveries.forget(task_id);
+                    }
+                }
                 Ok(Recorded::Ignored(reason)) => reports::log_ignored(&change, &reason),
                 Err(error) => {
                     error!(%error, "could not record a report");

@@ -10,11 +10,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::read_model::tasks::TaskRow;
+
 /// What the rest of the gateway asks of a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SessionCommand {
-    /// Something new may be waiting for the agent: send what it has not acknowledged.
-    Deliver,
+    /// Hand the agent these tasks, as the projection just committed them (unless this session
+    /// already has).
+    Deliver(Vec<TaskRow>),
+    /// Something may be waiting for the agent: read from the read model what it has not
+    /// acknowledged, and send it.
+    Sweep,
     /// End the session with this reason (replaced, instance deregistered).
     Close(String),
 }
@@ -135,10 +141,10 @@ mod tests {
             !registry.remove("i", old.id),
             "the old session no longer holds i"
         );
-        assert!(registry.send("i", SessionCommand::Deliver));
-        assert_eq!(new_rx.try_recv(), Ok(SessionCommand::Deliver));
+        assert!(registry.send("i", SessionCommand::Sweep));
+        assert_eq!(new_rx.try_recv(), Ok(SessionCommand::Sweep));
         assert!(registry.remove("i", new.id));
-        assert!(!registry.send("i", SessionCommand::Deliver));
+        assert!(!registry.send("i", SessionCommand::Sweep));
         assert_eq!(*registry.live.borrow(), 2);
         drop(old);
         drop(new);

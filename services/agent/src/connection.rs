@@ -42,7 +42,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::config::Timing;
 use crate::error::AgentError;
 use crate::identity::{Identity, IdentityStore};
-use crate::reports::Outbox;
+use crate::reports::{Outbox, latest_per_task};
 use crate::runtime::{Driver, RuntimeError, TaskEvent};
 use crate::stats::AgentStats;
 
@@ -491,15 +491,22 @@ impl Connection {
     }
 
     /// Numbers `first` and whatever else the driver has emitted (up to a batch), persists the
-    /// outbox, and returns the reports to send.
+    /// outbox, and returns the reports to send. Of several changes of one task in a burst only
+    /// the last is reported (a task that starts at once goes straight to RUNNING, as in ECS when
+    /// the agent sees both changes together): it carries the whole task, and the control plane
+    /// records one event instead of a chain of them.
     async fn record(&mut self, first: TaskEvent) -> Vec<AgentFrame> {
-        let mut frames = vec![AgentFrame::TaskStateChange(self.outbox.push(first))];
-        while frames.len() < MAX_BATCH {
+        let mut events = vec![first];
+        while events.len() < MAX_BATCH {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            frames.push(AgentFrame::TaskStateChange(self.outbox.push(event)));
+            events.push(event);
         }
+        let frames = latest_per_task(events, |event| event)
+            .into_iter()
+            .map(|event| AgentFrame::TaskStateChange(self.outbox.push(event)))
+            .collect();
         self.persist_outbox().await;
         frames
     }

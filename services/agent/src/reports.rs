@@ -189,21 +189,28 @@ impl Outbox {
     /// Keeps only the latest pending report of each task, in `seq` order.
     fn compact(&mut self) {
         let before = self.pending.len();
-        let mut seen = HashSet::new();
-        let mut kept: Vec<TaskStateChange> = Vec::with_capacity(before);
-        for change in self.pending.drain(..).rev() {
-            if seen.insert(change.task.task_arn.clone()) {
-                kept.push(change);
-            }
-        }
-        kept.reverse();
-        self.pending = kept.into();
+        let pending: Vec<TaskStateChange> = self.pending.drain(..).collect();
+        self.pending = latest_per_task(pending, |change| &change.task).into();
         tracing::warn!(
             before,
             after = self.pending.len(),
             "many unacknowledged reports; kept only the latest of each task"
         );
     }
+}
+
+/// The last item of each task, in the order of those last items. Each report carries the whole
+/// task, so the latest one alone says where the task stands: the earlier ones are superseded.
+pub(crate) fn latest_per_task<T>(items: Vec<T>, task: impl Fn(&T) -> &TaskSnapshot) -> Vec<T> {
+    let mut seen = HashSet::new();
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items.into_iter().rev() {
+        if seen.insert(task(&item).task_arn.clone()) {
+            kept.push(item);
+        }
+    }
+    kept.reverse();
+    kept
 }
 
 /// A starting `seq` above any an agent could have used before: microseconds since the epoch.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use berth_eventlog::{Append, EventLog};
 use berth_events::{
     AgentConnected, AgentDisconnected, Aggregate, Attribute, ContainerInstanceRegistered, Event,
-    EventMeta, InstanceResources, Strategy, TaskRequested, TaskStateReported,
+    EventMeta, InstanceResources, JsonText, Strategy, TaskRequested, TaskStateReported,
 };
 use berth_scheduler::{Scheduler, SchedulerOptions};
 use berth_testkit::TestNats;
@@ -54,7 +54,9 @@ async fn request(log: &EventLog, id: &str, memory_mib: u32, strategy: Vec<Strate
     let event = TaskRequested {
         family: "web".into(),
         revision: 1,
-        definition: json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "x", "memory": memory_mib}]}),
+        definition: JsonText::from_value(
+            &json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "x", "memory": memory_mib}]}),
+        ),
         overrides: None,
         cpu_units: 0,
         memory_mib,

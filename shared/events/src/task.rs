@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Json, Tag};
+use crate::{Json, JsonText, Tag};
 
 /// A host port a task needs: fixed, or 0 for one the scheduler picks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +45,8 @@ pub struct Strategy {
 pub struct TaskRequested {
     pub family: String,
     pub revision: u32,
-    /// The TaskDefinition body at request time.
-    pub definition: Json,
+    /// The TaskDefinition body at request time (readers store it or look at a few fields).
+    pub definition: JsonText,
     /// The request's `overrides` (TaskOverride), if any.
     #[serde(default)]
     pub overrides: Option<Json>,

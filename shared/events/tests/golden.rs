@@ -107,7 +107,7 @@ fn samples() -> Vec<Event> {
         TaskRequested {
             family: "web".into(),
             revision: 3,
-            definition: json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}),
+            definition: JsonText::from_value(&json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})),
             overrides: Some(json!({"containerOverrides": [{"name": "app", "command": ["sleep", "5"]}]})),
             cpu_units: 128,
             memory_mib: 64,

@@ -51,6 +51,12 @@ impl ProjectionHandle {
         self.position() >= self.startup_target
     }
 
+    /// True when the event at `sequence` was in the log before the runner started: it
+    /// is replayed history, which later events (already applied) may have superseded.
+    pub fn replayed(&self, sequence: u64) -> bool {
+        sequence < self.startup_target
+    }
+
     /// Waits until the projection has applied `sequence`: a caller that appended an
     /// event then reads its own write.
     pub async fn wait_for(&self, sequence: u64, timeout: Duration) -> Result<(), NotReached> {

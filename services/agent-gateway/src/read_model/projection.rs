@@ -1,6 +1,6 @@
 //! The agent-gateway projection, and the notices it gives the delivery side.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
@@ -11,22 +11,30 @@ use tokio::sync::mpsc;
 use super::clusters::{self, ClusterBatch};
 use super::deliveries;
 use super::instances::{self, INACTIVE, InstanceBatch};
-use super::tasks::{self, STOPPED, TaskBatch};
+use super::tasks::{self, STOPPED, TaskBatch, TaskRow};
 
-/// What a committed batch means for the agents: instances with something new to deliver, and
-/// instances deregistered (whose sessions end). Sent after the batch is applied; the receiver
-/// waits until the projection has committed `sequence` before reading the read model.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What a committed batch means for the agents: per instance, the tasks placed or stopped that
+/// its agent must be handed (the rows as the batch left them), and the instances deregistered
+/// (whose sessions end). Sent after the batch is applied; the receiver waits until the
+/// projection has committed `sequence` before acting on it.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Notice {
     pub sequence: u64,
-    pub deliver: BTreeSet<String>,
+    pub deliver: BTreeMap<String, Vec<TaskRow>>,
     pub deregistered: BTreeSet<String>,
 }
 
 impl Notice {
+    /// Adds a later notice: a task's later row replaces its earlier one.
     pub fn merge(&mut self, other: Notice) {
         self.sequence = self.sequence.max(other.sequence);
-        self.deliver.extend(other.deliver);
+        for (instance_id, rows) in other.deliver {
+            let pending = self.deliver.entry(instance_id).or_default();
+            for row in rows {
+                pending.retain(|earlier| earlier.id != row.id);
+                pending.push(row);
+            }
+        }
         self.deregistered.extend(other.deregistered);
     }
 
@@ -82,6 +90,8 @@ impl Projection for AgentGatewayProjection {
         let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
         let mut tasks = TaskBatch::load(connection, &keys.tasks).await?;
         let mut notice = Notice::default();
+        // Tasks placed or stopped in this batch: candidates for delivery.
+        let mut placed_or_stopped = BTreeSet::new();
         for recorded in events {
             let Some(event) = &recorded.event else {
                 continue;
@@ -125,14 +135,12 @@ impl Projection for AgentGatewayProjection {
                             if let Some(spec) = row.spec.as_mut() {
                                 spec.ports = placed.ports.clone();
                             }
-                            notice.deliver.insert(placed.container_instance_id.clone());
+                            placed_or_stopped.insert(id.clone());
                         }
                         Event::TaskStopRequested(stop) => {
                             row.desired = STOPPED.to_owned();
                             row.stop_reason = stop.reason.clone();
-                            if let Some(instance_id) = &row.instance_id {
-                                notice.deliver.insert(instance_id.clone());
-                            }
+                            placed_or_stopped.insert(id.clone());
                         }
                         Event::TaskPlacementFailed(_) => row.desired = STOPPED.to_owned(),
                         Event::TaskStateReported(reported) => {
@@ -146,6 +154,15 @@ impl Projection for AgentGatewayProjection {
                     }
                 }
                 Aggregate::TaskDefinitionFamily(_) => {}
+            }
+        }
+        let to_deliver = tasks
+            .changed()
+            .filter(|row| placed_or_stopped.contains(&row.id) && row.needs_delivery());
+        for row in to_deliver {
+            if let Some(instance_id) = &row.instance_id {
+                let rows = notice.deliver.entry(instance_id.clone()).or_default();
+                rows.push(row.clone());
             }
         }
         clusters.save(connection).await?;

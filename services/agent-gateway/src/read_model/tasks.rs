@@ -3,8 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use berth_agent_protocol::DesiredStatus;
-use berth_events::{Json, PortAssignment, TaskRequested};
+use berth_events::{PortAssignment, TaskRequested};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{fetch_by_keys, sequence_column, sql_sequence, upsert_rows};
@@ -32,14 +33,28 @@ pub(crate) const RUNNING: &str = "RUNNING";
 pub(crate) const STOPPED: &str = "STOPPED";
 
 /// What the agent needs to run the task: the definition and overrides as requested, and the
-/// host ports the scheduler chose.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// host ports the scheduler chose. The documents stay JSON text: the projection loads and saves
+/// a task's row at each of its events, and only building a payload looks inside them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TaskSpec {
-    pub definition: Json,
+    pub definition: Box<RawValue>,
     #[serde(default)]
-    pub overrides: Option<Json>,
+    pub overrides: Option<Box<RawValue>>,
     #[serde(default)]
     pub ports: Vec<PortAssignment>,
+}
+
+impl PartialEq for TaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.definition.get() == other.definition.get()
+            && self.overrides.as_ref().map(|o| o.get()) == other.overrides.as_ref().map(|o| o.get())
+            && self.ports == other.ports
+    }
+}
+
+/// A JSON document as raw text (a `Value` always serializes).
+fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +77,9 @@ pub(crate) struct TaskRow {
     pub correlation: Option<String>,
     /// Sequence of the task aggregate's last event.
     pub version: u64,
+    /// The desired status whose payload the agent acknowledged (from `ag_deliveries`, which
+    /// sessions write; read here, never saved with the row).
+    pub acked: Option<String>,
 }
 
 impl TaskRow {
@@ -78,6 +96,7 @@ impl TaskRow {
             last_status: None,
             correlation: None,
             version: 0,
+            acked: None,
         }
     }
 
@@ -85,8 +104,9 @@ impl TaskRow {
         self.family = event.family.clone();
         self.revision = event.revision;
         self.spec = Some(TaskSpec {
-            definition: event.definition.clone(),
-            overrides: event.overrides.clone(),
+            definition: RawValue::from_string(event.definition.as_str().to_owned())
+                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+            overrides: event.overrides.as_ref().map(raw_json),
             ports: self.spec.take().map(|s| s.ports).unwrap_or_default(),
         });
         self.correlation = correlation;
@@ -98,6 +118,16 @@ impl TaskRow {
         } else {
             DesiredStatus::Running
         }
+    }
+
+    /// Whether the agent still has to be handed this task: placed, not stopped, and the status
+    /// the control plane wants not acknowledged; a task already reported has reached its agent
+    /// unless it must now stop.
+    pub fn needs_delivery(&self) -> bool {
+        self.instance_id.is_some()
+            && self.last_status.as_deref() != Some(STOPPED)
+            && self.acked.as_deref() != Some(self.desired.as_str())
+            && (self.desired == STOPPED || self.last_status.is_none())
     }
 
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
@@ -121,6 +151,7 @@ impl TaskRow {
             last_status: row.try_get("last_status")?,
             correlation: row.try_get("correlation")?,
             version: sequence_column(row, "version")?,
+            acked: row.try_get("acked")?,
         })
     }
 }
@@ -128,9 +159,10 @@ impl TaskRow {
 const COLUMNS: &str = "id, cluster, instance_id, family, revision, spec, desired, stop_reason, \
                        last_status, correlation, version";
 
-/// The same columns qualified with the `t` alias, for joins.
-const T_COLUMNS: &str = "t.id, t.cluster, t.instance_id, t.family, t.revision, t.spec, \
-                         t.desired, t.stop_reason, t.last_status, t.correlation, t.version";
+/// What a [`TaskRow`] is read from: the task with its acknowledgement.
+const SELECT_ROWS: &str = "SELECT t.id, t.cluster, t.instance_id, t.family, t.revision, t.spec, \
+                           t.desired, t.stop_reason, t.last_status, t.correlation, t.version, \
+                           d.acked FROM ag_tasks t LEFT JOIN ag_deliveries d ON d.task_id = t.id";
 
 /// The tasks one projection batch touches.
 #[derive(Default)]
@@ -143,7 +175,7 @@ impl TaskBatch {
     pub async fn load(connection: &mut AnyConnection, ids: &[String]) -> Result<Self, sqlx::Error> {
         let rows = fetch_by_keys(
             &mut *connection,
-            |keys| format!("SELECT {COLUMNS} FROM ag_tasks WHERE id IN ({keys})"),
+            |keys| format!("{SELECT_ROWS} WHERE t.id IN ({keys})"),
             ids,
         )
         .await?;
@@ -164,6 +196,17 @@ impl TaskBatch {
             .or_insert_with(|| TaskRow::empty(cluster, id));
         row.version = sequence;
         row
+    }
+
+    /// The changed rows, in the order of their last events.
+    pub fn changed(&self) -> impl Iterator<Item = &TaskRow> {
+        let mut rows: Vec<&TaskRow> = self
+            .dirty
+            .iter()
+            .filter_map(|id| self.rows.get(id))
+            .collect();
+        rows.sort_by_key(|row| row.version);
+        rows.into_iter()
     }
 
     pub async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
@@ -215,7 +258,7 @@ impl TaskBatch {
 
 /// One task by id.
 pub(crate) async fn get(pool: &AnyPool, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM ag_tasks WHERE id = $1"))
+    let row = sqlx::query(&format!("{SELECT_ROWS} WHERE t.id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -230,7 +273,7 @@ pub(crate) async fn get_many(
     let mut connection = pool.acquire().await?;
     let rows = fetch_by_keys(
         &mut connection,
-        |keys| format!("SELECT {COLUMNS} FROM ag_tasks WHERE id IN ({keys})"),
+        |keys| format!("{SELECT_ROWS} WHERE t.id IN ({keys})"),
         ids,
     )
     .await?;
@@ -239,25 +282,27 @@ pub(crate) async fn get_many(
         .collect()
 }
 
-/// Tasks on `instance_id` whose agent has not acknowledged what the control plane now wants:
-/// never delivered, or stopped since the start was delivered. A task the agent has already
-/// reported has reached it, unless it must now stop; a stopped task needs nothing more.
+/// Tasks on `instance_id` the agent still has to be handed ([`TaskRow::needs_delivery`]).
 pub(crate) async fn undelivered(
     pool: &AnyPool,
     instance_id: &str,
 ) -> Result<Vec<TaskRow>, sqlx::Error> {
+    // The SQL condition only skips the history of stopped tasks; the Rust one decides.
     let rows = sqlx::query(&format!(
-        "SELECT {T_COLUMNS} FROM ag_tasks t LEFT JOIN ag_deliveries d ON d.task_id = t.id \
-         WHERE t.instance_id = $1 \
-         AND (t.last_status IS NULL OR t.last_status <> 'STOPPED') \
-         AND (d.acked IS NULL OR d.acked <> t.desired) \
-         AND (t.desired = 'STOPPED' OR t.last_status IS NULL) \
-         ORDER BY t.version"
+        "{SELECT_ROWS} WHERE t.instance_id = $1 \
+         AND (t.last_status IS NULL OR t.last_status <> 'STOPPED') ORDER BY t.version"
     ))
     .bind(instance_id)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(TaskRow::from_row).collect()
+    let mut tasks = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let task = TaskRow::from_row(row)?;
+        if task.needs_delivery() {
+            tasks.push(task);
+        }
+    }
+    Ok(tasks)
 }
 
 /// Tasks placed on `instance_id` that should run and have not stopped.
@@ -266,8 +311,8 @@ pub(crate) async fn wanted_on(
     instance_id: &str,
 ) -> Result<Vec<TaskRow>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM ag_tasks WHERE instance_id = $1 AND desired = 'RUNNING' \
-         AND (last_status IS NULL OR last_status <> 'STOPPED') ORDER BY version"
+        "{SELECT_ROWS} WHERE t.instance_id = $1 AND t.desired = 'RUNNING' \
+         AND (t.last_status IS NULL OR t.last_status <> 'STOPPED') ORDER BY t.version"
     ))
     .bind(instance_id)
     .fetch_all(pool)

@@ -15,7 +15,7 @@ use berth_agent_protocol::{
 };
 use berth_eventlog::{Append, EventLog, RecordedEvent};
 use berth_events::{
-    Aggregate, Event, EventMeta, PortAssignment, PortRequest, TaskPlaced, TaskRequested,
+    Aggregate, Event, EventMeta, JsonText, PortAssignment, PortRequest, TaskPlaced, TaskRequested,
 };
 use berth_testkit::TestNats;
 use futures::SinkExt;
@@ -198,7 +198,7 @@ pub fn task_requested() -> TaskRequested {
     TaskRequested {
         family: "web".into(),
         revision: 1,
-        definition: json!({
+        definition: JsonText::from_value(&json!({
             "family": "web",
             "networkMode": "bridge",
             "containerDefinitions": [{
@@ -210,7 +210,7 @@ pub fn task_requested() -> TaskRequested {
                 "environment": [{"name": "A", "value": "1"}],
                 "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]
             }]
-        }),
+        })),
         overrides: Some(json!({"containerOverrides": [{
             "name": "app",
             "command": ["sleep", "5"],

@@ -176,7 +176,7 @@ impl TaskSpec {
             event: TaskRequested {
                 family: definition.family.clone(),
                 revision: definition.revision,
-                definition: body,
+                definition: definition.definition.clone(),
                 overrides: request.overrides.clone(),
                 cpu_units: resources.cpu_units,
                 memory_mib: resources.memory_mib,

@@ -113,6 +113,26 @@ fn status_rank(status: &str) -> u8 {
     }
 }
 
+/// The fields of a task definition a task row starts from.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DefinitionContainers {
+    #[serde(default)]
+    container_definitions: Vec<ContainerDefinitionFields>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerDefinitionFields {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    image: String,
+    cpu: Option<i64>,
+    memory: Option<i64>,
+    memory_reservation: Option<i64>,
+}
+
 impl TaskRow {
     pub(crate) fn requested(
         cluster: &str,
@@ -120,27 +140,21 @@ impl TaskRow {
         event: &TaskRequested,
         at: EpochMillis,
     ) -> Self {
-        let containers = event
-            .definition
-            .get("containerDefinitions")
-            .and_then(Json::as_array)
-            .map(|definitions| {
-                definitions
-                    .iter()
-                    .map(|definition| ContainerDoc {
-                        name: text(definition, "name"),
-                        image: text(definition, "image"),
-                        cpu: definition.get("cpu").and_then(Json::as_i64),
-                        memory: definition.get("memory").and_then(Json::as_i64),
-                        memory_reservation: definition
-                            .get("memoryReservation")
-                            .and_then(Json::as_i64),
-                        last_status: "PENDING".into(),
-                        ..ContainerDoc::default()
-                    })
-                    .collect()
+        // Only these few fields of the definition: read them without building a JSON tree.
+        let containers = serde_json::from_str::<DefinitionContainers>(event.definition.as_str())
+            .map(|definition| definition.container_definitions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|container| ContainerDoc {
+                name: container.name,
+                image: container.image,
+                cpu: container.cpu,
+                memory: container.memory,
+                memory_reservation: container.memory_reservation,
+                last_status: "PENDING".into(),
+                ..ContainerDoc::default()
             })
-            .unwrap_or_default();
+            .collect();
         Self {
             cluster: cluster.to_owned(),
             id: id.to_owned(),
@@ -265,14 +279,6 @@ impl TaskRow {
             version: row.try_get::<i64, _>("version")?.max(0) as u64,
         })
     }
-}
-
-fn text(value: &Json, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 impl TableRow for TaskRow {

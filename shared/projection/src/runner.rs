@@ -8,6 +8,7 @@ use futures::{FutureExt, StreamExt};
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::mpsc;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::{ProjectionHandle, ReadModel};
@@ -48,6 +49,10 @@ pub enum ProjectionError {
 pub struct RunnerOptions {
     /// At most this many events per transaction.
     pub batch_size: usize,
+    /// Live, at most one batch per this interval: under load the events of an interval
+    /// share one transaction (a commit writes every page it touched, whatever the number
+    /// of events), while an event arriving after a quiet spell is applied at once.
+    pub live_batch_interval: Duration,
     /// Drop the tables and replay from sequence 1.
     pub rebuild: bool,
 }
@@ -56,6 +61,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             batch_size: 10_000,
+            live_batch_interval: Duration::from_millis(5),
             rebuild: false,
         }
     }
@@ -169,7 +175,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let (batches, mut received) = mpsc::channel(1);
         let reader = tokio::spawn(read_batches(
             events,
-            self.options.batch_size,
+            self.options.clone(),
             self.catch_up_target,
             batches,
         ));
@@ -204,20 +210,26 @@ impl<P: Projection> ProjectionRunner<P> {
 /// Reads the log into batches of at most `batch_size` events and hands each to the
 /// applier. Catching up (before `catch_up_target`), the next events are known to
 /// exist, so it sends full batches. Live, it sends whatever it has as soon as the
-/// applier is free, and keeps adding to the batch while the applier is busy: a write
-/// is applied as soon as possible, and a burst still travels in few transactions.
+/// applier is free and the last batch left at least `live_batch_interval` ago, and
+/// keeps adding to the batch meanwhile: a write after a quiet spell is applied at
+/// once, and a burst still travels in few transactions.
 async fn read_batches(
     mut events: EventStream,
-    batch_size: usize,
+    options: RunnerOptions,
     catch_up_target: u64,
     batches: mpsc::Sender<Result<Vec<RecordedEvent>, LogError>>,
 ) {
+    let batch_size = options.batch_size;
     // Batches grow as needed: live ones are small, and a full-size allocation per
     // batch (megabytes) cost more in page faults than the events themselves.
     let mut batch: Vec<RecordedEvent> = Vec::new();
+    // When the next live batch may leave.
+    let mut next_live_batch = Instant::now();
     loop {
         let catching_up = batch.last().is_none_or(|e| e.sequence < catch_up_target);
-        let ready_to_send = !batch.is_empty() && (batch.len() >= batch_size || !catching_up);
+        let live_due = !catching_up && Instant::now() >= next_live_batch;
+        let ready_to_send = !batch.is_empty() && (batch.len() >= batch_size || live_due);
+        let lingering = !batch.is_empty() && !catching_up && !live_due;
         tokio::select! {
             // Reading first: what is already here joins the batch before it leaves.
             biased;
@@ -232,9 +244,11 @@ async fn read_batches(
             permit = batches.reserve(), if ready_to_send => match permit {
                 Ok(permit) => {
                     permit.send(Ok(std::mem::take(&mut batch)));
+                    next_live_batch = Instant::now() + options.live_batch_interval;
                 }
                 Err(_) => return,
             },
+            () = tokio::time::sleep_until(next_live_batch), if lingering => {}
         }
     }
 }

@@ -99,6 +99,7 @@ async fn start(
     let options = RunnerOptions {
         batch_size: 7,
         rebuild,
+        ..RunnerOptions::default()
     };
     let runner = ProjectionRunner::new(log.clone(), read_model, CreationCounter, options)
         .await

@@ -56,7 +56,7 @@ pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) ->
     if token.is_some_and(|t| t.is_empty() || t.len() > 64) {
         return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
     }
-    if instance_queries::count_registered(gateway.db(), &cluster).await? == 0 {
+    if !instance_queries::any_registered(gateway.db(), &cluster).await? {
         return Err(
             ecs::invalid_parameter("No Container Instances were found in your cluster.").into(),
         );

@@ -175,6 +175,17 @@ pub(crate) mod queries {
         rows.iter().map(InstanceRow::from_row).collect()
     }
 
+    /// Whether the cluster has a registered instance (stops at the first one found).
+    pub async fn any_registered(pool: &AnyPool, cluster: &str) -> Result<bool, sqlx::Error> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM container_instances WHERE cluster = $1 AND status <> 'INACTIVE' LIMIT 1",
+        )
+        .bind(cluster)
+        .fetch_optional(pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn count_registered(pool: &AnyPool, cluster: &str) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM container_instances WHERE cluster = $1 AND status <> 'INACTIVE'",

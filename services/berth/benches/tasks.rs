@@ -124,23 +124,41 @@ async fn placement_throughput() {
         .unwrap();
     let from = log.last_sequence().await.unwrap() + 1;
     let mut events = log.subscribe(from).await.unwrap();
+    // Also: how long the scheduler took, from TaskRequested to TaskPlaced (event times).
     let placed = tokio::spawn(async move {
         let mut placed = 0;
+        let mut requested_at = HashMap::new();
+        let mut deciding_ms = Vec::with_capacity(tasks);
         while placed < tasks {
-            if let Some(Ok(recorded)) = events.next().await
-                && matches!(recorded.event, Some(Event::TaskPlaced(_)))
-            {
-                placed += 1;
+            let Some(Ok(recorded)) = events.next().await else {
+                continue;
+            };
+            let berth_events::Aggregate::Task { id, .. } = &recorded.aggregate else {
+                continue;
+            };
+            match &recorded.event {
+                Some(Event::TaskRequested(_)) => {
+                    requested_at.insert(id.clone(), recorded.meta.time.0);
+                }
+                Some(Event::TaskPlaced(_)) => {
+                    placed += 1;
+                    if let Some(at) = requested_at.remove(id) {
+                        deciding_ms.push(Duration::from_millis((recorded.meta.time.0 - at) as u64));
+                    }
+                }
+                _ => {}
             }
         }
-        Instant::now()
+        (Instant::now(), deciding_ms)
     });
     let started = Instant::now();
     let calls: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let ecs = ecs.clone();
             tokio::spawn(async move {
+                let mut latencies = Vec::new();
                 for _ in 0..tasks / CLIENTS / 10 {
+                    let sent = Instant::now();
                     ecs.run_task()
                         .cluster("fleet")
                         .task_definition("tiny")
@@ -148,18 +166,26 @@ async fn placement_throughput() {
                         .send()
                         .await
                         .unwrap();
+                    latencies.push(sent.elapsed());
                 }
+                latencies
             })
         })
         .collect();
+    let mut call_latencies = Vec::new();
     for call in calls {
-        call.await.unwrap();
+        call_latencies.extend(call.await.unwrap());
     }
-    let all_placed = placed.await.unwrap();
+    let (all_placed, deciding) = placed.await.unwrap();
     let seconds = (all_placed - started).as_secs_f64();
     println!(
         "RunTask to TaskPlaced in the log: {tasks} tasks on {AGENTS} agents in {seconds:.2} s = {:.0} tasks/s",
         tasks as f64 / seconds
+    );
+    println!(
+        "  RunTask(count 10) call: {}; TaskRequested to TaskPlaced: {}",
+        percentiles(call_latencies),
+        percentiles(deciding)
     );
     stop_fleet.send(()).unwrap();
     let _ = fleet_task.await;
@@ -233,18 +259,29 @@ async fn running_latency() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+    println!(
+        "RunTask to RUNNING (process driver): {}",
+        percentiles(samples)
+    );
+    berth.stop().await;
+}
+
+/// `n=.. p50 .. ms  p99 .. ms  max .. ms`.
+fn percentiles(mut samples: Vec<Duration>) -> String {
+    if samples.is_empty() {
+        return "no samples".to_owned();
+    }
     samples.sort();
     let at = |q: f64| {
         samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3
     };
-    println!(
-        "RunTask to RUNNING (process driver): n={} p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+    format!(
+        "n={} p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         samples.len(),
         at(0.5),
         at(0.99),
         at(1.0)
-    );
-    berth.stop().await;
+    )
 }
 
 #[tokio::main]

@@ -26,6 +26,7 @@ use futures::StreamExt;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const AGENTS: usize = 1_000;
+/// Concurrent RunTask callers unless `BERTH_BENCH_CLIENTS` says otherwise.
 const CLIENTS: usize = 32;
 const LATENCY_SAMPLES: usize = 300;
 const TOKEN: &str = "bench-token";
@@ -68,11 +69,15 @@ fn container(script: &str) -> ContainerDefinition {
 }
 
 async fn placement_throughput() {
-    // BERTH_BENCH_TASKS overrides the number of tasks (a multiple of CLIENTS × 10).
+    // BERTH_BENCH_TASKS overrides the number of tasks (a multiple of clients × 10).
     let tasks: usize = std::env::var("BERTH_BENCH_TASKS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
+    let clients: usize = std::env::var("BERTH_BENCH_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CLIENTS);
     let data_dir = tempfile::tempdir().unwrap();
     let berth = control_plane(data_dir.path(), None).await;
     let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
@@ -152,12 +157,12 @@ async fn placement_throughput() {
         (Instant::now(), deciding_ms)
     });
     let started = Instant::now();
-    let calls: Vec<_> = (0..CLIENTS)
+    let calls: Vec<_> = (0..clients)
         .map(|_| {
             let ecs = ecs.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                for _ in 0..tasks / CLIENTS / 10 {
+                for _ in 0..tasks / clients / 10 {
                     let sent = Instant::now();
                     ecs.run_task()
                         .cluster("fleet")

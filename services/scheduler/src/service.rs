@@ -89,8 +89,17 @@ impl Scheduler {
                 }
                 continue;
             }
+            let started = std::time::Instant::now();
             let decisions = lock(&state).decide(&mut rng, DECISIONS_PER_ROUND);
+            let decided = decisions.len();
+            let decide_us = started.elapsed().as_micros() as u64;
             let failed = append(&log, &state, decisions).await;
+            debug!(
+                decided,
+                decide_us,
+                round_us = started.elapsed().as_micros() as u64,
+                "decision round"
+            );
             if failed > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

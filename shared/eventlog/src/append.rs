@@ -144,6 +144,15 @@ impl EventLog {
         })
     }
 
+    /// Appends each event on its own, all at once: each is stored or refused (with
+    /// its own result, in order) whatever becomes of the others. For writes that need
+    /// no atomicity across aggregates this is far cheaper than [`Self::append_all`]:
+    /// JetStream stages every atomic batch on disk (a directory, files and an fsync),
+    /// which stalls the stream for everyone.
+    pub async fn append_each(&self, appends: Vec<Append>) -> Vec<Result<Appended, AppendError>> {
+        futures::future::join_all(appends.into_iter().map(|append| self.append(append))).await
+    }
+
     /// Appends several events atomically: all are stored, in order, or none is.
     /// Each event's [`Expect`] is checked against the log including the earlier
     /// events of the same batch.

@@ -191,6 +191,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let Some(last) = batch.last().map(|e| e.sequence) else {
             return Ok(());
         };
+        let started = Instant::now();
         let mut tx = self.read_model.begin_write().await?;
         self.projection.apply(&mut tx, batch).await?;
         sqlx::query(
@@ -203,6 +204,12 @@ impl<P: Projection> ProjectionRunner<P> {
         .await?;
         tx.commit().await?;
         self.position.send_replace(last);
+        tracing::debug!(
+            projection = self.projection.name(),
+            events = batch.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch applied"
+        );
         Ok(())
     }
 }

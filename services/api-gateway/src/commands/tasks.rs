@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_aws_protocol::AwsError;
-use berth_eventlog::{Append, Expect};
+use berth_eventlog::{Append, AppendError, Expect};
 use berth_events::{
     Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested,
 };
@@ -17,7 +17,7 @@ use super::pagination::page_request;
 use super::tags::to_event_tags;
 use super::{cluster_or_default, task_definitions};
 use crate::arn::{self, Resource};
-use crate::error::{ApiResult, ecs};
+use crate::error::{ApiResult, GatewayError, ecs};
 use crate::gateway::{Caller, Gateway};
 use crate::read_model::{
     Decided, PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, instance_queries,
@@ -309,19 +309,17 @@ async fn submit(
     let request_key = request_id.to_string();
     // Subscribed before appending, so no announcement of this request is missed.
     let decided = gateway.decided_requests().subscribe();
-    gateway
-        .execute(|| async {
-            // A retry with the same clientToken finds its tasks already requested.
-            if !task_queries::of_request(gateway.db(), &request_key)
-                .await?
-                .is_empty()
-            {
-                return Ok(vec![]);
-            }
-            Ok(appends.clone())
-        })
-        .await?;
-
+    // Each task is requested on its own (not as one atomic batch, which JetStream
+    // stages on disk): tasks are independent, as ECS's RunTask places some and
+    // reports failures for others. A retry with the same clientToken finds its
+    // tasks already requested (`Expect::New` refuses them again) and appends only
+    // those a failed first attempt left out.
+    for appended in gateway.log().append_each(appends).await {
+        match appended {
+            Ok(_) | Err(AppendError::Conflict { .. }) => {}
+            Err(error) => return Err(GatewayError::Log(error.to_string())),
+        }
+    }
     let rows = wait_for_placement(gateway, &request_key, expected, decided).await?;
     let mut tasks = Vec::new();
     let mut failures: Vec<Value> = Vec::new();

@@ -22,7 +22,7 @@ pub(crate) fn task_payload(arn: String, task: &TaskRow, desired: DesiredStatus) 
     let (network_mode, containers) = match &task.spec {
         Some(spec) => {
             let definition = parse(Some(&spec.definition));
-            let overrides = parse(spec.overrides.as_ref());
+            let overrides = parse(spec.overrides.as_deref());
             (
                 network_mode(&definition),
                 containers(&definition, &overrides, &spec.ports),
@@ -67,7 +67,7 @@ fn network_mode(definition: &Value) -> NetworkMode {
 }
 
 /// A stored document (`null` when absent or unreadable, which leaves its fields out).
-fn parse(document: Option<&Box<RawValue>>) -> Value {
+fn parse(document: Option<&RawValue>) -> Value {
     document
         .and_then(|raw| serde_json::from_str(raw.get()).ok())
         .unwrap_or(Value::Null)

@@ -208,6 +208,10 @@ impl<P: Projection> ProjectionRunner<P> {
             projection = self.projection.name(),
             events = batch.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
+            // How long after its first event was written the batch was committed.
+            lag_ms = batch.first().map_or(0, |e| {
+                berth_events::EpochMillis::now().0 - e.meta.time.0
+            }),
             "batch applied"
         );
         Ok(())

@@ -69,15 +69,18 @@ fn container(script: &str) -> ContainerDefinition {
 }
 
 async fn placement_throughput() {
-    // BERTH_BENCH_TASKS overrides the number of tasks (a multiple of clients × 10).
-    let tasks: usize = std::env::var("BERTH_BENCH_TASKS")
+    // BERTH_BENCH_TASKS overrides the number of tasks (rounded down to a multiple of
+    // clients × 10: every client makes the same number of RunTask(count 10) calls).
+    let wanted: usize = std::env::var("BERTH_BENCH_TASKS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(19_200);
     let clients: usize = std::env::var("BERTH_BENCH_CLIENTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(CLIENTS);
+    let calls_per_client = (wanted / clients / 10).max(1);
+    let tasks = calls_per_client * clients * 10;
     let data_dir = tempfile::tempdir().unwrap();
     let berth = control_plane(data_dir.path(), None).await;
     let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
@@ -162,7 +165,7 @@ async fn placement_throughput() {
             let ecs = ecs.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                for _ in 0..tasks / clients / 10 {
+                for _ in 0..calls_per_client {
                     let sent = Instant::now();
                     ecs.run_task()
                         .cluster("fleet")

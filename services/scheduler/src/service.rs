@@ -10,6 +10,7 @@ use berth_projection::{
     ProjectionError, ProjectionHandle, ProjectionRunner, ReadModel, RunnerOptions,
 };
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tracing::{debug, info, warn};
@@ -19,8 +20,10 @@ use crate::state::{Decision, DecisionOutcome, SchedulerState};
 
 /// Decisions per round: bounds the time the state is locked.
 const DECISIONS_PER_ROUND: usize = 2_000;
-/// Appends in flight at once.
+/// Appends in flight at once, per round.
 const CONCURRENT_APPENDS: usize = 128;
+/// Rounds whose appends may be in flight at once.
+const ROUNDS_IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
@@ -77,33 +80,34 @@ impl Scheduler {
         }));
         let mut shutdown = std::pin::pin!(shutdown);
         let mut rng = SmallRng::from_os_rng();
+        // Rounds whose appends are still in flight. The next round is decided without
+        // waiting for them: a decision holds its resources in the state at once (and
+        // gives them back if the log refuses it), so overlapping rounds never
+        // over-commit, and tasks requested meanwhile do not wait for a slow round.
+        let mut rounds = FuturesUnordered::new();
         loop {
             // Decide only once caught up: before that, the state may still be
             // missing placements already in the log.
-            let ready = handle.caught_up() && lock(&state).has_pending();
+            let ready =
+                handle.caught_up() && rounds.len() < ROUNDS_IN_FLIGHT && lock(&state).has_pending();
             if !ready {
                 let position = handle.position();
                 tokio::select! {
                     () = &mut shutdown => break,
+                    Some(failed) = rounds.next(), if !rounds.is_empty() => {
+                        if failed > 0 {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
                     _ = handle.wait_for(position + 1, Duration::from_secs(1)) => {}
                 }
                 continue;
             }
-            let started = std::time::Instant::now();
             let decisions = lock(&state).decide(&mut rng, DECISIONS_PER_ROUND);
-            let decided = decisions.len();
-            let decide_us = started.elapsed().as_micros() as u64;
-            let failed = append(&log, &state, decisions).await;
-            debug!(
-                decided,
-                decide_us,
-                round_us = started.elapsed().as_micros() as u64,
-                "decision round"
-            );
-            if failed > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            rounds.push(append(&log, &state, decisions));
         }
+        // The decisions already made are recorded (or given back) before stopping.
+        while rounds.next().await.is_some() {}
         let _ = stop_projection.send(());
         let _ = projection.await;
     }
@@ -112,6 +116,8 @@ impl Scheduler {
 /// Appends the decisions; undoes the ones the log refuses. Returns how many failed
 /// for reasons other than a lost race.
 async fn append(log: &EventLog, state: &Mutex<SchedulerState>, decisions: Vec<Decision>) -> usize {
+    let started = std::time::Instant::now();
+    let decided = decisions.len();
     let results: Vec<(Decision, Result<(), AppendError>)> = futures::stream::iter(decisions)
         .map(|decision| async move {
             let aggregate = Aggregate::Task {
@@ -130,6 +136,11 @@ async fn append(log: &EventLog, state: &Mutex<SchedulerState>, decisions: Vec<De
         .buffer_unordered(CONCURRENT_APPENDS)
         .collect()
         .await;
+    debug!(
+        decided,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "decision round recorded"
+    );
     let mut failed = 0;
     let mut state = lock(state);
     for (decision, result) in results {

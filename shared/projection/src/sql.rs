@@ -257,17 +257,10 @@ pub async fn bulk_upsert(
     on_conflict: &str,
     rows: &Rows<'_>,
 ) -> Result<(), sqlx::Error> {
-    let postgres = is_postgres(connection);
-    let names = names(columns);
-    let statements = statements(postgres, columns, rows, |source| {
+    execute_chunked(connection, columns, rows, |names, source| {
         format!("INSERT INTO {table} ({names}) {source} ON CONFLICT {on_conflict}")
-    });
-    for (sql, chunk) in statements {
-        bound(&sql, chunk, columns.len(), postgres)
-            .execute(&mut *connection)
-            .await?;
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Deletes the rows of `table` whose key columns hold one of `keys`, with few
@@ -278,13 +271,25 @@ pub async fn bulk_delete(
     key_columns: &[Column],
     keys: &Rows<'_>,
 ) -> Result<(), sqlx::Error> {
-    let postgres = is_postgres(connection);
-    let names = names(key_columns);
-    let statements = statements(postgres, key_columns, keys, |source| {
+    execute_chunked(connection, key_columns, keys, |names, source| {
         format!("DELETE FROM {table} WHERE ({names}) IN ({source})")
-    });
+    })
+    .await
+}
+
+/// Executes `statement(column names, row source)` once per chunk of `rows` (see
+/// [`statements`]).
+async fn execute_chunked(
+    connection: &mut AnyConnection,
+    columns: &[Column],
+    rows: &Rows<'_>,
+    statement: impl Fn(&str, &str) -> String,
+) -> Result<(), sqlx::Error> {
+    let postgres = is_postgres(connection);
+    let names = names(columns);
+    let statements = statements(postgres, columns, rows, |source| statement(&names, source));
     for (sql, chunk) in statements {
-        bound(&sql, chunk, key_columns.len(), postgres)
+        bound(&sql, chunk, columns.len(), postgres)
             .execute(&mut *connection)
             .await?;
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_agent_protocol::{DesiredStatus, PayloadMessage, TaskPayload};
-use sqlx::AnyPool;
+use berth_projection::ReadModel;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, warn};
@@ -257,9 +257,9 @@ enum AckCommand {
 
 impl AckRecorder {
     /// The recorder, and the writer to run (until the recorder is dropped).
-    pub fn new(pool: AnyPool) -> (Self, impl Future<Output = ()> + Send + 'static) {
+    pub fn new(read_model: ReadModel) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (commands, received) = mpsc::unbounded_channel();
-        (Self { commands }, write_acks(pool, received))
+        (Self { commands }, write_acks(read_model, received))
     }
 
     /// Queues the acknowledgement of these tasks with these wanted statuses.
@@ -278,7 +278,7 @@ impl AckRecorder {
     }
 }
 
-async fn write_acks(pool: AnyPool, mut commands: mpsc::UnboundedReceiver<AckCommand>) {
+async fn write_acks(read_model: ReadModel, mut commands: mpsc::UnboundedReceiver<AckCommand>) {
     let mut acks = Vec::new();
     let mut flushes = Vec::new();
     while let Some(command) = commands.recv().await {
@@ -294,7 +294,7 @@ async fn write_acks(pool: AnyPool, mut commands: mpsc::UnboundedReceiver<AckComm
             if acks.is_empty() {
                 break;
             }
-            match deliveries::record_acks(&pool, &acks).await {
+            match deliveries::record_acks(&read_model, &acks).await {
                 Ok(()) => acks.clear(),
                 Err(error) if attempt < ACK_WRITE_ATTEMPTS => {
                     warn!(%error, attempt, "could not record acks; retrying");

@@ -103,7 +103,7 @@ impl AgentGateway {
             },
         )
         .await?;
-        let (acks, ack_writer) = AckRecorder::new(read_model.pool().clone());
+        let (acks, ack_writer) = AckRecorder::new(read_model.clone());
         let shared = Arc::new(Shared {
             log,
             acks,

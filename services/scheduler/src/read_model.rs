@@ -1,8 +1,10 @@
 //! The scheduler's read model: a snapshot of its state in SQL, so a restarted
 //! scheduler rebuilds its index from there instead of replaying the whole log.
 //!
-//! Applying a batch updates the in-memory state first (idempotently), then writes
-//! the records the batch touched; tasks that stopped are deleted.
+//! Each batch is folded into the in-memory state at once (idempotently: every record
+//! remembers the sequence of its last event); the records it touched are written at
+//! most once a second ([`WRITE_INTERVAL`]), with the checkpoint. Tasks that stopped are
+//! deleted. A restart loads the snapshot and replays the log after its checkpoint.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -16,8 +18,23 @@ use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 use crate::state::{InstanceRecord, SchedulerState, TaskPhase, TaskRecord};
 
+/// How long folded events may wait before the snapshot is written: a task requested,
+/// placed and reported running within it costs one row write instead of three.
+pub const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct SchedulerProjection {
-    pub state: Arc<Mutex<SchedulerState>>,
+    state: Arc<Mutex<SchedulerState>>,
+    /// Records folded since the last write: (is an instance, cluster, id).
+    unwritten: BTreeSet<(bool, String, String)>,
+}
+
+impl SchedulerProjection {
+    pub fn new(state: Arc<Mutex<SchedulerState>>) -> Self {
+        Self {
+            state,
+            unwritten: BTreeSet::new(),
+        }
+    }
 }
 
 const SCHEMA: &[&str] = &[
@@ -53,12 +70,35 @@ impl Projection for SchedulerProjection {
         &["scheduler_instances", "scheduler_tasks"]
     }
 
+    fn fold(&mut self, events: &[RecordedEvent]) -> bool {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for recorded in events {
+            if !state.apply(recorded) {
+                continue;
+            }
+            match &recorded.aggregate {
+                Aggregate::ContainerInstance { cluster, id } => {
+                    self.unwritten.insert((true, cluster.clone(), id.clone()));
+                }
+                Aggregate::Task { cluster, id } => {
+                    self.unwritten.insert((false, cluster.clone(), id.clone()));
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
     async fn apply(
         &mut self,
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let writes = self.fold(events);
+        self.fold(events);
+        let writes = self.unwritten_records();
         let (mut instances, mut tasks, mut stopped) = (Rows::new(), Rows::new(), Rows::new());
         for write in &writes {
             match write {
@@ -95,28 +135,13 @@ impl Projection for SchedulerProjection {
 }
 
 impl SchedulerProjection {
-    /// Applies the batch to the state and returns the rows to write.
-    fn fold(&self, events: &[RecordedEvent]) -> Vec<Write> {
-        let mut state = self
+    /// The rows of every record folded since the last write, as they stand now.
+    fn unwritten_records(&mut self) -> Vec<Write> {
+        let state = self
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut touched: BTreeSet<(bool, String, String)> = BTreeSet::new();
-        for recorded in events {
-            if !state.apply(recorded) {
-                continue;
-            }
-            match &recorded.aggregate {
-                Aggregate::ContainerInstance { cluster, id } => {
-                    touched.insert((true, cluster.clone(), id.clone()));
-                }
-                Aggregate::Task { cluster, id } => {
-                    touched.insert((false, cluster.clone(), id.clone()));
-                }
-                _ => {}
-            }
-        }
-        touched
+        std::mem::take(&mut self.unwritten)
             .into_iter()
             .filter_map(|(is_instance, cluster, id)| {
                 let cluster_state = state.clusters.get(&cluster)?;

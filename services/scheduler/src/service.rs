@@ -47,11 +47,10 @@ impl Scheduler {
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
-            SchedulerProjection {
-                state: state.clone(),
-            },
+            SchedulerProjection::new(state.clone()),
             RunnerOptions {
                 rebuild: options.rebuild,
+                write_interval: read_model::WRITE_INTERVAL,
                 ..RunnerOptions::default()
             },
         )

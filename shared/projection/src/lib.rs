@@ -17,5 +17,5 @@ mod runner;
 pub mod sql;
 
 pub use handle::{NotReached, ProjectionHandle};
-pub use read_model::{Backend, ReadModel};
+pub use read_model::{Backend, ReadModel, WriteTransaction};
 pub use runner::{Projection, ProjectionError, ProjectionRunner, RunnerOptions};

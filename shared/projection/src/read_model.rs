@@ -1,10 +1,13 @@
 //! Opening a read model database.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database a read model lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,8 @@ pub enum Backend {
 pub struct ReadModel {
     pool: AnyPool,
     backend: Backend,
+    /// This process's writers of a SQLite file take turns here (see [`ReadModel::begin_write`]).
+    write_turn: Arc<Mutex<()>>,
 }
 
 impl ReadModel {
@@ -61,7 +66,7 @@ impl ReadModel {
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                                  PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
                                  PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
-                                 PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4096;",
+                                 PRAGMA wal_autocheckpoint = 4096;",
                             )
                             .await?;
                     }
@@ -70,7 +75,11 @@ impl ReadModel {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            write_turn: Arc::default(),
+        })
     }
 
     /// A SQLite read model file in `dir`.
@@ -78,15 +87,26 @@ impl ReadModel {
         Self::open(&format!("sqlite://{}", path.display())).await
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first cannot upgrade
-    /// once another writer has committed (SQLITE_BUSY_SNAPSHOT), while an immediate
-    /// one simply waits its turn (`busy_timeout`).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+    /// A transaction that will write. On SQLite, which has one writer at a time, the
+    /// writers of this process first queue for their turn in memory: otherwise they
+    /// would queue in SQLite's busy handler, which polls with sleeps of up to 100 ms
+    /// (seen: an ack write waiting 2 s behind the projection). The transaction then
+    /// takes the write lock up front (`BEGIN IMMEDIATE`): a deferred one that reads
+    /// first cannot upgrade once another writer has committed (SQLITE_BUSY_SNAPSHOT).
+    pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                WriteTransaction {
+                    transaction: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => WriteTransaction {
+                transaction: self.pool.begin().await?,
+                _turn: None,
+            },
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -106,5 +126,33 @@ impl ReadModel {
             Backend::Sqlite => statement.replace("KEY_TEXT", "TEXT"),
             Backend::Postgres => statement.replace("KEY_TEXT", "TEXT COLLATE \"C\""),
         }
+    }
+}
+
+/// A write transaction from [`ReadModel::begin_write`], used as the connection it runs
+/// on. Dropped without [`WriteTransaction::commit`], it rolls back.
+pub struct WriteTransaction {
+    transaction: sqlx::Transaction<'static, sqlx::Any>,
+    /// Released after the transaction (fields drop in order).
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl Deref for WriteTransaction {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.transaction
+    }
+}
+
+impl DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.transaction
     }
 }

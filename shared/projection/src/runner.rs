@@ -32,6 +32,17 @@ pub trait Projection: Send + 'static {
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Takes a batch into memory without writing it, for a projection whose state lives
+    /// in memory with SQL as the snapshot a restart begins from (the scheduler's).
+    /// Used only with [`RunnerOptions::write_interval`]; `false` (the default) means
+    /// the projection cannot, and every batch is applied in its own transaction. After
+    /// `true`, the runner later calls [`Projection::apply`] with no events, which
+    /// writes everything folded since the last write, with the checkpoint. Applying
+    /// must then be idempotent: a restart replays the events after that checkpoint.
+    fn fold(&mut self, _events: &[RecordedEvent]) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +66,11 @@ pub struct RunnerOptions {
     pub live_batch_interval: Duration,
     /// Drop the tables and replay from sequence 1.
     pub rebuild: bool,
+    /// Zero (the default): every batch is written as it is applied. Otherwise, for a
+    /// projection that can [`Projection::fold`], batches are folded into memory at once
+    /// (the handle's position follows them) and written at most this often: a task's
+    /// requested, placed and running events then cost the database one row write.
+    pub write_interval: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -63,6 +79,7 @@ impl Default for RunnerOptions {
             batch_size: 10_000,
             live_batch_interval: Duration::from_millis(5),
             rebuild: false,
+            write_interval: Duration::ZERO,
         }
     }
 }
@@ -81,6 +98,10 @@ pub struct ProjectionRunner<P> {
     handle: ProjectionHandle,
     /// The log's last sequence at start: events up to it are known to exist.
     catch_up_target: u64,
+    /// The last event folded into memory but not yet written, and when the first
+    /// such batch was folded (see [`RunnerOptions::write_interval`]).
+    folded_to: Option<u64>,
+    folded_since: Option<Instant>,
 }
 
 impl<P: Projection> ProjectionRunner<P> {
@@ -130,6 +151,8 @@ impl<P: Projection> ProjectionRunner<P> {
             position,
             handle,
             catch_up_target: startup_target,
+            folded_to: None,
+            folded_since: None,
         })
     }
 
@@ -145,7 +168,12 @@ impl<P: Projection> ProjectionRunner<P> {
         loop {
             let before = *self.position.borrow();
             let outcome = tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => {
+                    if let Err(error) = self.write_folded().await {
+                        warn!(projection = self.projection.name(), %error, "could not write the last folded events; a restart replays them");
+                    }
+                    return;
+                }
                 outcome = self.follow() => outcome,
             };
             if *self.position.borrow() > before {
@@ -181,16 +209,62 @@ impl<P: Projection> ProjectionRunner<P> {
         ));
         // Dropping `follow` (shutdown, error) stops the reader with it.
         let _reader = AbortOnDrop(reader);
-        while let Some(batch) = received.recv().await {
-            self.apply_batch(&batch?).await?;
+        loop {
+            let write_due = self
+                .folded_since
+                .map(|since| since + self.options.write_interval);
+            tokio::select! {
+                batch = received.recv() => match batch {
+                    Some(batch) => self.take_batch(batch?).await?,
+                    None => return Err(ProjectionError::Invalid("event stream ended".into())),
+                },
+                () = sleep_until_some(write_due) => self.write_folded().await?,
+            }
         }
-        Err(ProjectionError::Invalid("event stream ended".into()))
+    }
+
+    /// Applies the batch, or folds it into memory and writes what was folded once
+    /// the write interval has passed since the first unwritten batch.
+    async fn take_batch(&mut self, batch: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last().map(|e| e.sequence) else {
+            return Ok(());
+        };
+        if self.options.write_interval.is_zero() || !self.projection.fold(&batch) {
+            // Written right away, so nothing folded may be left behind unwritten.
+            return self.apply_batch(&batch).await;
+        }
+        self.folded_to = Some(last);
+        self.position.send_replace(last);
+        let since = *self.folded_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= self.options.write_interval {
+            self.write_folded().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what was folded since the last write, with its checkpoint.
+    async fn write_folded(&mut self) -> Result<(), ProjectionError> {
+        let Some(last) = self.folded_to else {
+            return Ok(());
+        };
+        self.commit(&[], last).await?;
+        self.folded_to = None;
+        self.folded_since = None;
+        Ok(())
     }
 
     async fn apply_batch(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let Some(last) = batch.last().map(|e| e.sequence) else {
             return Ok(());
         };
+        self.commit(batch, last).await?;
+        self.position.send_replace(last);
+        Ok(())
+    }
+
+    /// Applies `batch` (empty: writes what was folded) and moves the checkpoint to
+    /// `last`, in one transaction.
+    async fn commit(&mut self, batch: &[RecordedEvent], last: u64) -> Result<(), ProjectionError> {
         let started = Instant::now();
         let mut tx = self.read_model.begin_write().await?;
         self.projection.apply(&mut tx, batch).await?;
@@ -203,9 +277,9 @@ impl<P: Projection> ProjectionRunner<P> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.position.send_replace(last);
         tracing::debug!(
             projection = self.projection.name(),
+            checkpoint = last,
             events = batch.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
             // How long after its first event was written the batch was committed.
@@ -261,6 +335,14 @@ async fn read_batches(
             },
             () = tokio::time::sleep_until(next_live_batch), if lingering => {}
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

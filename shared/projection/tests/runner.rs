@@ -163,3 +163,119 @@ async fn sqlite_read_model_resumes_and_rebuilds() {
 async fn postgres_read_model_resumes_and_rebuilds() {
     exercise(berth_testkit::postgres_database().await).await;
 }
+
+/// Counts creations in memory and writes the counts only when the runner asks: a
+/// projection that can fold (as the scheduler does).
+#[derive(Default)]
+struct FoldingCounter {
+    counts: std::collections::BTreeMap<String, i64>,
+    unwritten: std::collections::BTreeSet<String>,
+}
+
+impl Projection for FoldingCounter {
+    fn name(&self) -> &'static str {
+        "folding-counter"
+    }
+
+    fn schema(&self) -> &'static [&'static str] {
+        CreationCounter.schema()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        CreationCounter.tables()
+    }
+
+    fn fold(&mut self, events: &[RecordedEvent]) -> bool {
+        for recorded in events {
+            if let (Aggregate::Cluster(name), Some(Event::ClusterCreated(_))) =
+                (&recorded.aggregate, &recorded.event)
+            {
+                *self.counts.entry(name.clone()).or_default() += 1;
+                self.unwritten.insert(name.clone());
+            }
+        }
+        true
+    }
+
+    async fn apply(
+        &mut self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        self.fold(events);
+        for name in std::mem::take(&mut self.unwritten) {
+            sqlx::query(
+                "INSERT INTO creations (name, n, deleted) VALUES ($1, $2, 0) \
+                 ON CONFLICT (name) DO UPDATE SET n = excluded.n",
+            )
+            .bind(name.as_str())
+            .bind(self.counts[&name])
+            .execute(&mut *connection)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn checkpoint(read_model: &ReadModel, projection: &str) -> i64 {
+    sqlx::query_scalar("SELECT position FROM berth_checkpoints WHERE projection = $1")
+        .bind(projection)
+        .fetch_optional(read_model.pool())
+        .await
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// With a write interval, batches are folded into memory at once (the handle follows
+/// them) and written with their checkpoint later: after the interval, or on shutdown.
+#[tokio::test]
+async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
+    let nats = TestNats::start();
+    let log = nats.event_log().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
+    let read_model = ReadModel::open(&url).await.unwrap();
+    let wait = Duration::from_secs(10);
+    let options = RunnerOptions {
+        write_interval: Duration::from_secs(3),
+        ..RunnerOptions::default()
+    };
+    let runner = ProjectionRunner::new(
+        log.clone(),
+        read_model.clone(),
+        FoldingCounter::default(),
+        options,
+    )
+    .await
+    .unwrap();
+    let handle = runner.handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let last = append_clusters(&log, (0..20).map(|i| format!("c{i:02}"))).await;
+    handle.wait_for(last, wait).await.unwrap();
+    assert!(
+        checkpoint(&read_model, "folding-counter").await < last as i64,
+        "folded events were written before the interval"
+    );
+    let deadline = tokio::time::Instant::now() + wait;
+    while checkpoint(&read_model, "folding-counter").await < last as i64 {
+        assert!(tokio::time::Instant::now() < deadline, "never written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts(&read_model).await.len(), 20);
+
+    let last = append_clusters(&log, (20..25).map(|i| format!("c{i:02}"))).await;
+    handle.wait_for(last, wait).await.unwrap();
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(
+        checkpoint(&read_model, "folding-counter").await,
+        last as i64
+    );
+    let written = counts(&read_model).await;
+    assert_eq!(written.len(), 25);
+    assert!(written.iter().all(|(_, n)| *n == 1), "{written:?}");
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use berth_agent_protocol::DesiredStatus;
-use sqlx::AnyPool;
+use berth_projection::ReadModel;
 
 use super::{sql_sequence, upsert_rows};
 
@@ -20,7 +20,7 @@ pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ag_deliveries (
 /// Records that the agent acknowledged these tasks with these desired statuses. A stop, once
 /// acknowledged, stays acknowledged even if a late acknowledgement of the start arrives.
 pub(crate) async fn record_acks(
-    pool: &AnyPool,
+    read_model: &ReadModel,
     acks: &[(String, DesiredStatus)],
 ) -> Result<(), sqlx::Error> {
     // One row per task (a statement may not upsert the same key twice), the stop winning.
@@ -36,9 +36,9 @@ pub(crate) async fn record_acks(
         .into_iter()
         .map(|(task_id, desired)| (task_id, status_text(desired), now))
         .collect();
-    let mut connection = pool.acquire().await?;
+    let mut transaction = read_model.begin_write().await?;
     upsert_rows(
-        &mut connection,
+        &mut transaction,
         &rows,
         3,
         |values| {
@@ -51,7 +51,8 @@ pub(crate) async fn record_acks(
         },
         |query, row| query.bind(row.0).bind(row.1).bind(row.2),
     )
-    .await
+    .await?;
+    transaction.commit().await
 }
 
 /// The status as the read model spells it.

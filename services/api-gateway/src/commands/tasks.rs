@@ -1,5 +1,6 @@
 //! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -314,13 +315,21 @@ async fn submit(
     // reports failures for others. A retry with the same clientToken finds its
     // tasks already requested (`Expect::New` refuses them again) and appends only
     // those a failed first attempt left out.
+    let mut retried = false;
     for appended in gateway.log().append_each(appends).await {
         match appended {
-            Ok(_) | Err(AppendError::Conflict { .. }) => {}
+            Ok(_) => {}
+            Err(AppendError::Conflict { .. }) => retried = true,
             Err(error) => return Err(GatewayError::Log(error.to_string())),
         }
     }
-    let rows = wait_for_placement(gateway, &request_key, expected, decided).await?;
+    let mut waiting = PlacementWait::new(request_key, expected);
+    if retried {
+        // Some tasks existed before this call subscribed: their decisions may
+        // never be announced again.
+        waiting.read(gateway).await?;
+    }
+    let rows = waiting.until_decided(gateway, decided).await?;
     let mut tasks = Vec::new();
     let mut failures: Vec<Value> = Vec::new();
     for row in &rows {
@@ -344,42 +353,97 @@ async fn submit(
     Ok(json!({ "tasks": tasks, "failures": failures }))
 }
 
-async fn wait_for_placement(
-    gateway: &Gateway,
-    request_id: &str,
+/// The tasks of one RunTask/StartTask request, as the scheduler decides them.
+struct PlacementWait {
+    request_id: String,
     expected: usize,
-    mut decided: broadcast::Receiver<Arc<Decided>>,
-) -> ApiResult<Vec<TaskRow>> {
-    let deadline = Instant::now() + PLACEMENT_WAIT;
-    loop {
-        let rows = task_queries::of_request(gateway.db(), request_id).await?;
-        let decided_all = rows
-            .iter()
-            .all(|row| row.placement != PLACEMENT_PENDING || row.last_status == "STOPPED");
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if (rows.len() >= expected && decided_all) || remaining.is_zero() {
-            return Ok(rows);
+    /// The latest row seen of each task, by id.
+    rows: HashMap<String, TaskRow>,
+    /// The projection position that holds every row in `rows`.
+    sequence: u64,
+}
+
+impl PlacementWait {
+    fn new(request_id: String, expected: usize) -> Self {
+        Self {
+            request_id,
+            expected,
+            rows: HashMap::new(),
+            sequence: 0,
         }
-        // Read again once a batch that decides this request is committed. Time-outs
-        // are fine: the loop answers with what it has at the deadline.
-        let announced = loop {
-            match tokio::time::timeout(remaining, decided.recv()).await {
-                Ok(Ok(batch)) if batch.request_ids.contains(request_id) => {
-                    break Some(batch.sequence);
+    }
+
+    fn all_decided(&self) -> bool {
+        self.rows.len() >= self.expected
+            && self
+                .rows
+                .values()
+                .all(|row| row.placement != PLACEMENT_PENDING || row.last_status == "STOPPED")
+    }
+
+    fn merge(&mut self, rows: impl IntoIterator<Item = TaskRow>) {
+        for row in rows {
+            match self.rows.get(&row.id) {
+                Some(known) if known.version >= row.version => {}
+                _ => {
+                    self.rows.insert(row.id.clone(), row);
                 }
-                Ok(Ok(_)) => continue,
-                // Missed announcements: read again to be sure.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => break None,
-                // No more announcements: fall back to the next applied batch.
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    break Some(gateway.projection().position() + 1);
-                }
-                Err(_deadline) => break None,
             }
-        };
-        if let Some(sequence) = announced {
-            let _ = gateway.projection().wait_for(sequence, remaining).await;
         }
+    }
+
+    /// Reads the request's tasks from the read model.
+    async fn read(&mut self, gateway: &Gateway) -> ApiResult<()> {
+        self.sequence = self.sequence.max(gateway.projection().position());
+        let rows = task_queries::of_request(gateway.db(), &self.request_id).await?;
+        self.merge(rows);
+        Ok(())
+    }
+
+    /// Follows the announcements of decided tasks until every task of the request is
+    /// decided (or [`PLACEMENT_WAIT`] passes), then answers once the read model holds
+    /// those decisions, so a DescribeTasks right after sees them too.
+    async fn until_decided(
+        mut self,
+        gateway: &Gateway,
+        mut decided: broadcast::Receiver<Arc<Decided>>,
+    ) -> ApiResult<Vec<TaskRow>> {
+        let deadline = Instant::now() + PLACEMENT_WAIT;
+        // Set when announcements were missed: read once the next one is committed.
+        let mut missed = false;
+        while !self.all_decided() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, decided.recv()).await {
+                Ok(Ok(batch)) => {
+                    if let Some(rows) = batch.tasks_by_request.get(&self.request_id) {
+                        self.sequence = self.sequence.max(batch.sequence);
+                        self.merge(rows.iter().cloned());
+                    }
+                    if std::mem::take(&mut missed) {
+                        let _ = gateway
+                            .projection()
+                            .wait_for(batch.sequence, remaining)
+                            .await;
+                        self.read(gateway).await?;
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => missed = true,
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                    // No more announcements, or the deadline: answer with what the
+                    // read model has.
+                    self.read(gateway).await?;
+                    break;
+                }
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let _ = gateway
+            .projection()
+            .wait_for(self.sequence, remaining)
+            .await;
+        let mut rows: Vec<TaskRow> = self.rows.into_values().collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(rows)
     }
 }
 

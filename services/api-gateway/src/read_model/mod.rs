@@ -92,6 +92,10 @@ impl<R: TableRow> RowBatch<R> {
         self.rows.entry(key).or_insert_with(new)
     }
 
+    pub(crate) fn get(&self, key: &R::Key) -> Option<&R> {
+        self.rows.get(key)
+    }
+
     /// The row to change, if it exists; marked for write-back.
     pub(crate) fn get_mut(&mut self, key: &R::Key) -> Option<&mut R> {
         let row = self.rows.get_mut(key)?;

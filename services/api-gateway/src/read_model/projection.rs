@@ -1,6 +1,6 @@
 //! The api-gateway projection: folds each batch into the entity tables.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
@@ -29,18 +29,17 @@ impl GatewayProjection {
 }
 
 /// The RunTask requests whose tasks a batch decided (placed, failed to place, or
-/// stopped), announced as the batch is applied. A waiting call reads its tasks only
-/// when its own request was decided, not on every batch: with many calls waiting,
-/// re-reading on every batch cost more than the rest of RunTask.
+/// stopped), announced with those tasks' rows as the batch is applied: a waiting
+/// call answers from them instead of reading its tasks back from the database.
 #[derive(Debug, Clone)]
 pub struct DecidedRequests(tokio::sync::broadcast::Sender<Arc<Decided>>);
 
-/// One batch's decided requests. Readers wait for the projection to reach
+/// One batch's decided tasks, by request. Readers wait for the projection to reach
 /// `sequence` (the batch is announced before its transaction commits).
 #[derive(Debug)]
 pub struct Decided {
     pub sequence: u64,
-    pub request_ids: HashSet<String>,
+    pub tasks_by_request: HashMap<String, Vec<TaskRow>>,
 }
 
 impl Default for DecidedRequests {
@@ -55,11 +54,16 @@ impl DecidedRequests {
         self.0.subscribe()
     }
 
-    fn announce(&self, sequence: u64, request_ids: HashSet<String>) {
-        if !request_ids.is_empty() && self.0.receiver_count() > 0 {
+    /// Whether anyone listens: without listeners a batch need not collect its rows.
+    fn has_listeners(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    fn announce(&self, sequence: u64, tasks_by_request: HashMap<String, Vec<TaskRow>>) {
+        if !tasks_by_request.is_empty() && self.has_listeners() {
             let _ = self.0.send(Arc::new(Decided {
                 sequence,
-                request_ids,
+                tasks_by_request,
             }));
         }
     }
@@ -104,7 +108,8 @@ impl Projection for GatewayProjection {
             TaskDefinitionBatch::load(connection, keys.families, keys.revisions).await?;
         let mut instances = RowBatch::<InstanceRow>::load(connection, keys.instances).await?;
         let mut tasks = RowBatch::<TaskRow>::load(connection, keys.tasks).await?;
-        let mut decided = HashSet::new();
+        // Keys of the tasks this batch decided.
+        let mut decided = BTreeSet::new();
         for recorded in events {
             let Some(event) = &recorded.event else {
                 continue;
@@ -232,7 +237,7 @@ impl Projection for GatewayProjection {
                         _ => false,
                     };
                     if decides {
-                        decided.insert(row.request_id.clone());
+                        decided.insert((cluster.clone(), id.clone()));
                     }
                     match event {
                         Event::TaskPlaced(placed) => row.placed(placed),
@@ -262,10 +267,21 @@ impl Projection for GatewayProjection {
         clusters.save(connection).await?;
         task_definitions.save(connection).await?;
         instances.save(connection).await?;
-        tasks.save(connection).await?;
-        if let Some(last) = events.last() {
-            self.decided.announce(last.sequence, decided);
+        if let Some(last) = events.last()
+            && self.decided.has_listeners()
+        {
+            let mut tasks_by_request: HashMap<String, Vec<TaskRow>> = HashMap::new();
+            for key in &decided {
+                if let Some(row) = tasks.get(key) {
+                    tasks_by_request
+                        .entry(row.request_id.clone())
+                        .or_default()
+                        .push(row.clone());
+                }
+            }
+            self.decided.announce(last.sequence, tasks_by_request);
         }
+        tasks.save(connection).await?;
         Ok(())
     }
 }

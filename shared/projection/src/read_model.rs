@@ -2,12 +2,10 @@
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database a read model lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +19,45 @@ pub enum Backend {
 pub struct ReadModel {
     pool: AnyPool,
     backend: Backend,
-    /// This process's writers of a SQLite file take turns here (see [`ReadModel::begin_write`]).
-    write_turn: Arc<Mutex<()>>,
+    /// Where [`ReadModel::begin_write`] takes its connection: on SQLite one connection of its
+    /// own, on PostgreSQL the pool.
+    writer: AnyPool,
+}
+
+/// A pool of up to `max` connections, each set up for its backend.
+async fn connect(
+    options: &AnyConnectOptions,
+    backend: Backend,
+    max: u32,
+) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets queries read while the projection writes. The read model
+                    // can always be rebuilt from the log, so it need not fsync every
+                    // commit. Statement journals (multi-row upserts) stay in memory, and
+                    // a larger cache and WAL keep a replay from re-reading and
+                    // re-copying the same pages. No mmap: a reader that finds the file
+                    // changed by another connection unmaps all of it (TLB shootdowns,
+                    // page faults), which cost more than it saved once writes and reads
+                    // interleave.
+                    connection
+                        .execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+                             PRAGMA wal_autocheckpoint = 4096;",
+                        )
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
 }
 
 impl ReadModel {
@@ -46,39 +81,23 @@ impl ReadModel {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
+        let pool = connect(
+            &options,
+            backend,
+            match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 8,
-            })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets queries read while the projection writes. The read
-                        // model can always be rebuilt from the log, so it need not
-                        // fsync every commit. Statement journals (multi-row upserts)
-                        // stay in memory, pages are read through mmap, and a larger
-                        // cache and WAL keep a replay from re-reading and re-copying
-                        // the same pages.
-                        connection
-                            .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
-                                 PRAGMA wal_autocheckpoint = 4096;",
-                            )
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+            },
+        )
+        .await?;
+        let writer = match backend {
+            Backend::Sqlite => connect(&options, backend, 1).await?,
+            Backend::Postgres => pool.clone(),
+        };
         Ok(Self {
             pool,
+            writer,
             backend,
-            write_turn: Arc::default(),
         })
     }
 
@@ -87,26 +106,24 @@ impl ReadModel {
         Self::open(&format!("sqlite://{}", path.display())).await
     }
 
-    /// A transaction that will write. On SQLite, which has one writer at a time, the
-    /// writers of this process first queue for their turn in memory: otherwise they
-    /// would queue in SQLite's busy handler, which polls with sleeps of up to 100 ms
-    /// (seen: an ack write waiting 2 s behind the projection). The transaction then
-    /// takes the write lock up front (`BEGIN IMMEDIATE`): a deferred one that reads
-    /// first cannot upgrade once another writer has committed (SQLITE_BUSY_SNAPSHOT).
+    /// A transaction that will write. On SQLite, which has one writer at a time, every
+    /// writer of this process uses the same connection, queueing for it in memory:
+    ///
+    /// - its page cache stays valid from one transaction to the next (SQLite drops a
+    ///   connection's cache whenever another connection has written the file, so
+    ///   writes taking turns across a pool re-read every page they touch);
+    /// - writers never queue in SQLite's busy handler, which polls with sleeps of up
+    ///   to 100 ms (seen: an ack write waiting 2 s behind the projection).
+    ///
+    /// The transaction takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
+    /// one that reads first cannot upgrade once another process's writer has committed
+    /// (SQLITE_BUSY_SNAPSHOT).
     pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let turn = self.write_turn.clone().lock_owned().await;
-                WriteTransaction {
-                    transaction: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                }
-            }
-            Backend::Postgres => WriteTransaction {
-                transaction: self.pool.begin().await?,
-                _turn: None,
-            },
-        })
+        let transaction = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(WriteTransaction { transaction })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -133,8 +150,6 @@ impl ReadModel {
 /// on. Dropped without [`WriteTransaction::commit`], it rolls back.
 pub struct WriteTransaction {
     transaction: sqlx::Transaction<'static, sqlx::Any>,
-    /// Released after the transaction (fields drop in order).
-    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTransaction {

@@ -92,6 +92,10 @@ impl Projection for SchedulerProjection {
         true
     }
 
+    fn committed(&mut self) {
+        self.unwritten.clear();
+    }
+
     async fn apply(
         &mut self,
         connection: &mut AnyConnection,
@@ -135,14 +139,16 @@ impl Projection for SchedulerProjection {
 }
 
 impl SchedulerProjection {
-    /// The rows of every record folded since the last write, as they stand now.
-    fn unwritten_records(&mut self) -> Vec<Write> {
+    /// The rows of every record folded since the last committed write, as they stand
+    /// now.
+    fn unwritten_records(&self) -> Vec<Write> {
         let state = self
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::take(&mut self.unwritten)
-            .into_iter()
+        self.unwritten
+            .iter()
+            .cloned()
             .filter_map(|(is_instance, cluster, id)| {
                 let cluster_state = state.clusters.get(&cluster)?;
                 if is_instance {

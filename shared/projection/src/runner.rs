@@ -38,11 +38,17 @@ pub trait Projection: Send + 'static {
     /// Used only with [`RunnerOptions::write_interval`]; `false` (the default) means
     /// the projection cannot, and every batch is applied in its own transaction. After
     /// `true`, the runner later calls [`Projection::apply`] with no events, which
-    /// writes everything folded since the last write, with the checkpoint. Applying
-    /// must then be idempotent: a restart replays the events after that checkpoint.
+    /// writes everything folded since the last committed write, with the checkpoint
+    /// ([`Projection::committed`] follows once it is). Applying must then be
+    /// idempotent: a restart replays the events after that checkpoint.
     fn fold(&mut self, _events: &[RecordedEvent]) -> bool {
         false
     }
+
+    /// The runner's transaction around the last [`Projection::apply`] committed. A
+    /// folding projection forgets what it wrote only now: if the commit fails, the
+    /// next write must carry it again.
+    fn committed(&mut self) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +283,7 @@ impl<P: Projection> ProjectionRunner<P> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.projection.committed();
         tracing::debug!(
             projection = self.projection.name(),
             checkpoint = last,

@@ -101,7 +101,21 @@ async fn start(
         rebuild,
         ..RunnerOptions::default()
     };
-    let runner = ProjectionRunner::new(log.clone(), read_model, CreationCounter, options)
+    spawn(log, read_model, CreationCounter, options).await
+}
+
+/// Runs `projection` until the returned sender is used (or dropped).
+async fn spawn(
+    log: &EventLog,
+    read_model: ReadModel,
+    projection: impl Projection,
+    options: RunnerOptions,
+) -> (
+    berth_projection::ProjectionHandle,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let runner = ProjectionRunner::new(log.clone(), read_model, projection, options)
         .await
         .unwrap();
     let handle = runner.handle();
@@ -197,19 +211,23 @@ impl Projection for FoldingCounter {
         true
     }
 
+    fn committed(&mut self) {
+        self.unwritten.clear();
+    }
+
     async fn apply(
         &mut self,
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         self.fold(events);
-        for name in std::mem::take(&mut self.unwritten) {
+        for name in &self.unwritten {
             sqlx::query(
                 "INSERT INTO creations (name, n, deleted) VALUES ($1, $2, 0) \
                  ON CONFLICT (name) DO UPDATE SET n = excluded.n",
             )
             .bind(name.as_str())
-            .bind(self.counts[&name])
+            .bind(self.counts[name])
             .execute(&mut *connection)
             .await?;
         }
@@ -240,19 +258,8 @@ async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
         write_interval: Duration::from_secs(3),
         ..RunnerOptions::default()
     };
-    let runner = ProjectionRunner::new(
-        log.clone(),
-        read_model.clone(),
-        FoldingCounter::default(),
-        options,
-    )
-    .await
-    .unwrap();
-    let handle = runner.handle();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(runner.run(async move {
-        let _ = stopped.await;
-    }));
+    let (handle, stop, task) =
+        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
 
     let last = append_clusters(&log, (0..20).map(|i| format!("c{i:02}"))).await;
     handle.wait_for(last, wait).await.unwrap();
@@ -278,4 +285,48 @@ async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
     let written = counts(&read_model).await;
     assert_eq!(written.len(), 25);
     assert!(written.iter().all(|(_, n)| *n == 1), "{written:?}");
+}
+
+/// A folded write that fails is carried by the next one: nothing folded is lost when
+/// its checkpoint is finally written.
+#[tokio::test]
+async fn a_failed_folded_write_is_written_again() {
+    let nats = TestNats::start();
+    let log = nats.event_log().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
+    let read_model = ReadModel::open(&url).await.unwrap();
+    let options = RunnerOptions {
+        write_interval: Duration::from_millis(200),
+        ..RunnerOptions::default()
+    };
+    let (handle, stop, task) =
+        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
+
+    // Without its table, every write fails until the table is back.
+    sqlx::query("DROP TABLE creations")
+        .execute(read_model.pool())
+        .await
+        .unwrap();
+    let last = append_clusters(&log, (0..10).map(|i| format!("c{i:02}"))).await;
+    handle
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(checkpoint(&read_model, "folding-counter").await, 0);
+    sqlx::query(FoldingCounter::default().schema()[0])
+        .execute(read_model.pool())
+        .await
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while checkpoint(&read_model, "folding-counter").await < last as i64 {
+        assert!(tokio::time::Instant::now() < deadline, "never written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let written = counts(&read_model).await;
+    assert_eq!(written.len(), 10, "{written:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }

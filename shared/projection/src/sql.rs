@@ -317,39 +317,6 @@ pub async fn fetch_by_keys(
     Ok(rows)
 }
 
-/// Placeholders for `rows` rows of `columns` parameters, for statements that bind
-/// row by row themselves: `(?, ?), (?, ?)` on SQLite (anonymous parameters, see the
-/// module docs), `($1, $2), ($3, $4)` on PostgreSQL.
-pub fn values_placeholders(connection: &AnyConnection, rows: usize, columns: usize) -> String {
-    if !is_postgres(connection) {
-        return sqlite_values(rows, columns)
-            .trim_start_matches("VALUES ")
-            .to_owned();
-    }
-    let row = |r: usize| {
-        let params: Vec<String> = (1..=columns)
-            .map(|c| format!("${}", r * columns + c))
-            .collect();
-        format!("({})", params.join(", "))
-    };
-    (0..rows).map(row).collect::<Vec<_>>().join(", ")
-}
-
-/// Placeholders for an `IN (...)` list of `count` parameters (see
-/// [`values_placeholders`]).
-pub fn list_placeholders(connection: &AnyConnection, count: usize) -> String {
-    if !is_postgres(connection) {
-        return vec!["?"; count].join(", ");
-    }
-    (1..=count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Rows per statement for [`values_placeholders`].
-pub const ROWS_PER_STATEMENT: usize = 256;
-
 #[cfg(test)]
 mod tests {
     use super::{Rows, SqlValue};

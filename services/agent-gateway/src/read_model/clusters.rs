@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::{Column, Rows, bulk_upsert};
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::{fetch_by_keys, sequence_column, sql_sequence, upsert_rows};
+use super::{fetch_by_ids, sequence_column};
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ag_clusters (
     name KEY_TEXT PRIMARY KEY,
@@ -50,9 +52,10 @@ impl ClusterBatch {
         connection: &mut AnyConnection,
         names: &[String],
     ) -> Result<Self, sqlx::Error> {
-        let rows = fetch_by_keys(
-            &mut *connection,
-            |keys| format!("SELECT name, status, version FROM ag_clusters WHERE name IN ({keys})"),
+        let rows = fetch_by_ids(
+            connection,
+            "SELECT name, status, version FROM ag_clusters",
+            "name",
             names,
         )
         .await?;
@@ -88,28 +91,17 @@ impl ClusterBatch {
     }
 
     pub async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<&ClusterRow> = self
-            .dirty
-            .iter()
-            .filter_map(|name| self.rows.get(name))
-            .collect();
-        upsert_rows(
+        const COLUMNS: &[Column] = &[Text("name"), Text("status"), BigInt("version")];
+        let mut rows = Rows::new();
+        for row in self.dirty.iter().filter_map(|name| self.rows.get(name)) {
+            rows.push([(&row.name).into(), (&row.status).into(), row.version.into()]);
+        }
+        bulk_upsert(
             connection,
+            "ag_clusters",
+            COLUMNS,
+            "(name) DO UPDATE SET status = excluded.status, version = excluded.version",
             &rows,
-            3,
-            |values| {
-                format!(
-                    "INSERT INTO ag_clusters (name, status, version) VALUES {values} \
-                     ON CONFLICT (name) DO UPDATE SET status = excluded.status, \
-                     version = excluded.version"
-                )
-            },
-            |query, row| {
-                query
-                    .bind(row.name.as_str())
-                    .bind(row.status.as_str())
-                    .bind(sql_sequence(row.version))
-            },
         )
         .await
     }

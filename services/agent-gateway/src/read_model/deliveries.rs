@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use berth_agent_protocol::DesiredStatus;
 use berth_projection::ReadModel;
-
-use super::{sql_sequence, upsert_rows};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::{Rows, bulk_upsert};
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ag_deliveries (
     task_id KEY_TEXT PRIMARY KEY,
@@ -31,25 +31,20 @@ pub(crate) async fn record_acks(
             *entry = DesiredStatus::Stopped;
         }
     }
-    let now = sql_sequence(berth_events::EpochMillis::now().0.max(0) as u64);
-    let rows: Vec<(&str, &'static str, i64)> = latest
-        .into_iter()
-        .map(|(task_id, desired)| (task_id, status_text(desired), now))
-        .collect();
+    let now = berth_events::EpochMillis::now().0;
+    let mut rows = Rows::new();
+    for (task_id, desired) in latest {
+        rows.push([task_id.into(), status_text(desired).into(), now.into()]);
+    }
     let mut transaction = read_model.begin_write().await?;
-    upsert_rows(
+    bulk_upsert(
         &mut transaction,
+        "ag_deliveries",
+        &[Text("task_id"), Text("acked"), BigInt("acked_at")],
+        "(task_id) DO UPDATE SET \
+         acked = CASE WHEN ag_deliveries.acked = 'STOPPED' THEN 'STOPPED' ELSE excluded.acked END, \
+         acked_at = excluded.acked_at",
         &rows,
-        3,
-        |values| {
-            format!(
-                "INSERT INTO ag_deliveries (task_id, acked, acked_at) VALUES {values} \
-                 ON CONFLICT (task_id) DO UPDATE SET \
-                 acked = CASE WHEN ag_deliveries.acked = 'STOPPED' THEN 'STOPPED' \
-                 ELSE excluded.acked END, acked_at = excluded.acked_at"
-            )
-        },
-        |query, row| query.bind(row.0).bind(row.1).bind(row.2),
     )
     .await?;
     transaction.commit().await

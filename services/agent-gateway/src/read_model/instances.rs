@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::{Column, Rows, bulk_upsert};
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::{fetch_by_keys, sequence_column, sql_sequence, upsert_rows};
+use super::{fetch_by_ids, sequence_column};
 
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ag_instances (
     id KEY_TEXT PRIMARY KEY,
@@ -45,7 +47,14 @@ impl InstanceRow {
     }
 }
 
-const COLUMNS: &str = "id, cluster, status, version, connected_seq";
+const SELECTED: &str = "id, cluster, status, version, connected_seq";
+const COLUMNS: &[Column] = &[
+    Text("id"),
+    Text("cluster"),
+    Text("status"),
+    BigInt("version"),
+    BigInt("connected_seq"),
+];
 
 /// The instances one projection batch touches.
 #[derive(Default)]
@@ -56,9 +65,10 @@ pub(crate) struct InstanceBatch {
 
 impl InstanceBatch {
     pub async fn load(connection: &mut AnyConnection, ids: &[String]) -> Result<Self, sqlx::Error> {
-        let rows = fetch_by_keys(
-            &mut *connection,
-            |keys| format!("SELECT {COLUMNS} FROM ag_instances WHERE id IN ({keys})"),
+        let rows = fetch_by_ids(
+            connection,
+            &format!("SELECT {SELECTED} FROM ag_instances"),
+            "id",
             ids,
         )
         .await?;
@@ -88,31 +98,23 @@ impl InstanceBatch {
     }
 
     pub async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<&InstanceRow> = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get(id))
-            .collect();
-        upsert_rows(
+        let mut rows = Rows::new();
+        for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
+            rows.push([
+                (&row.id).into(),
+                (&row.cluster).into(),
+                (&row.status).into(),
+                row.version.into(),
+                row.connected_seq.into(),
+            ]);
+        }
+        bulk_upsert(
             connection,
+            "ag_instances",
+            COLUMNS,
+            "(id) DO UPDATE SET cluster = excluded.cluster, status = excluded.status, \
+             version = excluded.version, connected_seq = excluded.connected_seq",
             &rows,
-            5,
-            |values| {
-                format!(
-                    "INSERT INTO ag_instances ({COLUMNS}) VALUES {values} \
-                     ON CONFLICT (id) DO UPDATE SET cluster = excluded.cluster, \
-                     status = excluded.status, version = excluded.version, \
-                     connected_seq = excluded.connected_seq"
-                )
-            },
-            |query, row| {
-                query
-                    .bind(row.id.as_str())
-                    .bind(row.cluster.as_str())
-                    .bind(row.status.as_str())
-                    .bind(sql_sequence(row.version))
-                    .bind(sql_sequence(row.connected_seq))
-            },
         )
         .await
     }
@@ -120,9 +122,11 @@ impl InstanceBatch {
 
 /// The instance with this id, in any cluster.
 pub(crate) async fn get(pool: &AnyPool, id: &str) -> Result<Option<InstanceRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM ag_instances WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SELECTED} FROM ag_instances WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(InstanceRow::from_row).transpose()
 }

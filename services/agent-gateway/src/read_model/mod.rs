@@ -18,64 +18,26 @@ pub(crate) mod tasks;
 pub use projection::AgentGatewayProjection;
 pub(crate) use projection::Notice;
 
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
+use berth_projection::sql::{self, Column, Rows};
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-/// A query of the `Any` driver, as the helpers below build them.
-pub(crate) type AnyQuery<'q> = Query<'q, sqlx::Any, AnyArguments<'q>>;
-
-/// Runs `sql_for(values)` once per chunk of rows, binding each row's parameters with `bind`:
-/// multi-row upserts keep a batch of thousands of events to a handful of statements.
-pub(crate) async fn upsert_rows<T>(
+/// The rows of `select` (`SELECT ... FROM table`) whose text key column `key` holds one
+/// of `ids`, in few statements.
+pub(crate) async fn fetch_by_ids(
     connection: &mut AnyConnection,
-    rows: &[T],
-    columns: usize,
-    sql_for: impl Fn(&str) -> String,
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = sql_for(&berth_projection::sql::values_placeholders(
-            connection,
-            chunk.len(),
-            columns,
-        ));
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = bind(query, row);
-        }
-        query.execute(&mut *connection).await?;
-    }
-    Ok(())
-}
-
-/// Fetches the rows whose single text key is in `keys`, in chunks.
-pub(crate) async fn fetch_by_keys(
-    connection: &mut AnyConnection,
-    select_where_key_in: impl Fn(&str) -> String,
-    keys: &[String],
+    select: &str,
+    key: &'static str,
+    ids: &[String],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(berth_projection::sql::ROWS_PER_STATEMENT) {
-        let sql = select_where_key_in(&berth_projection::sql::list_placeholders(
-            connection,
-            chunk.len(),
-        ));
-        let mut query = sqlx::query(&sql);
-        for key in chunk {
-            query = query.bind(key.as_str());
-        }
-        rows.extend(query.fetch_all(&mut *connection).await?);
+    let mut keys = Rows::new();
+    for id in ids {
+        keys.push([id.into()]);
     }
-    Ok(rows)
+    sql::fetch_by_keys(connection, select, &[Column::Text(key)], &keys).await
 }
 
 /// A `BIGINT` column holding a log sequence (never negative).
 pub(crate) fn sequence_column(row: &AnyRow, column: &str) -> Result<u64, sqlx::Error> {
     Ok(row.try_get::<i64, _>(column)?.max(0) as u64)
-}
-
-/// A sequence as the `BIGINT` SQL stores (sequences stay far below `i64::MAX`).
-pub(crate) fn sql_sequence(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
 }

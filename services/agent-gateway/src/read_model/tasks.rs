@@ -4,11 +4,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use berth_agent_protocol::DesiredStatus;
 use berth_events::{PortAssignment, TaskRequested};
+use berth_projection::sql::Column::{BigInt, Text};
+use berth_projection::sql::{Column, Rows, bulk_upsert};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::{fetch_by_keys, sequence_column, sql_sequence, upsert_rows};
+use super::{fetch_by_ids, sequence_column};
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ag_tasks (
@@ -156,8 +158,19 @@ impl TaskRow {
     }
 }
 
-const COLUMNS: &str = "id, cluster, instance_id, family, revision, spec, desired, stop_reason, \
-                       last_status, correlation, version";
+const COLUMNS: &[Column] = &[
+    Text("id"),
+    Text("cluster"),
+    Text("instance_id"),
+    Text("family"),
+    BigInt("revision"),
+    Text("spec"),
+    Text("desired"),
+    Text("stop_reason"),
+    Text("last_status"),
+    Text("correlation"),
+    BigInt("version"),
+];
 
 /// What a [`TaskRow`] is read from: the task with its acknowledgement.
 const SELECT_ROWS: &str = "SELECT t.id, t.cluster, t.instance_id, t.family, t.revision, t.spec, \
@@ -173,12 +186,7 @@ pub(crate) struct TaskBatch {
 
 impl TaskBatch {
     pub async fn load(connection: &mut AnyConnection, ids: &[String]) -> Result<Self, sqlx::Error> {
-        let rows = fetch_by_keys(
-            &mut *connection,
-            |keys| format!("{SELECT_ROWS} WHERE t.id IN ({keys})"),
-            ids,
-        )
-        .await?;
+        let rows = fetch_by_ids(connection, SELECT_ROWS, "t.id", ids).await?;
         let mut batch = Self::default();
         for row in &rows {
             let task = TaskRow::from_row(row)?;
@@ -210,47 +218,36 @@ impl TaskBatch {
     }
 
     pub async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        let rows: Vec<(&TaskRow, Option<String>)> = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get(id))
-            .map(|row| {
-                let spec = row
-                    .spec
-                    .as_ref()
-                    .map(|spec| serde_json::to_string(spec).unwrap_or_default());
-                (row, spec)
-            })
-            .collect();
-        upsert_rows(
+        let mut rows = Rows::new();
+        for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
+            let spec = row
+                .spec
+                .as_ref()
+                .map(|spec| serde_json::to_string(spec).unwrap_or_default());
+            rows.push([
+                (&row.id).into(),
+                (&row.cluster).into(),
+                row.instance_id.as_ref().into(),
+                (&row.family).into(),
+                row.revision.into(),
+                spec.into(),
+                (&row.desired).into(),
+                row.stop_reason.as_ref().into(),
+                row.last_status.as_ref().into(),
+                row.correlation.as_ref().into(),
+                row.version.into(),
+            ]);
+        }
+        bulk_upsert(
             connection,
+            "ag_tasks",
+            COLUMNS,
+            "(id) DO UPDATE SET cluster = excluded.cluster, instance_id = excluded.instance_id, \
+             family = excluded.family, revision = excluded.revision, spec = excluded.spec, \
+             desired = excluded.desired, stop_reason = excluded.stop_reason, \
+             last_status = excluded.last_status, correlation = excluded.correlation, \
+             version = excluded.version",
             &rows,
-            11,
-            |values| {
-                format!(
-                    "INSERT INTO ag_tasks ({COLUMNS}) VALUES {values} \
-                     ON CONFLICT (id) DO UPDATE SET cluster = excluded.cluster, \
-                     instance_id = excluded.instance_id, family = excluded.family, \
-                     revision = excluded.revision, spec = excluded.spec, \
-                     desired = excluded.desired, stop_reason = excluded.stop_reason, \
-                     last_status = excluded.last_status, correlation = excluded.correlation, \
-                     version = excluded.version"
-                )
-            },
-            |query, (row, spec)| {
-                query
-                    .bind(row.id.as_str())
-                    .bind(row.cluster.as_str())
-                    .bind(row.instance_id.as_deref())
-                    .bind(row.family.as_str())
-                    .bind(i64::from(row.revision))
-                    .bind(spec.as_deref())
-                    .bind(row.desired.as_str())
-                    .bind(row.stop_reason.as_deref())
-                    .bind(row.last_status.as_deref())
-                    .bind(row.correlation.as_deref())
-                    .bind(sql_sequence(row.version))
-            },
         )
         .await
     }
@@ -271,12 +268,7 @@ pub(crate) async fn get_many(
     ids: &[String],
 ) -> Result<HashMap<String, TaskRow>, sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    let rows = fetch_by_keys(
-        &mut connection,
-        |keys| format!("{SELECT_ROWS} WHERE t.id IN ({keys})"),
-        ids,
-    )
-    .await?;
+    let rows = fetch_by_ids(&mut connection, SELECT_ROWS, "t.id", ids).await?;
     rows.iter()
         .map(|row| TaskRow::from_row(row).map(|task| (task.id.clone(), task)))
         .collect()

@@ -13,7 +13,7 @@ use berth_events::{
     TaskDefinitionDeregistered, TaskDefinitionRegistered,
 };
 use berth_projection::{ProjectionRunner, ReadModel, RunnerOptions};
-use berth_testkit::TestNats;
+use berth_testkit::{TestNats, cpu};
 use serde_json::json;
 
 // The allocator the service binaries use.
@@ -99,30 +99,14 @@ async fn fill(log: &EventLog) -> u64 {
     last
 }
 
-/// CPU seconds (user + system) a process has used so far, from `/proc`.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and
-    // 13th of them, in clock ticks (100 per second on Linux).
-    let after_name = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Runs `phase` and prints the CPU it cost per event, in this process and in
 /// nats-server: on two cores, CPU per event is what bounds events/s.
 async fn measured<F: std::future::Future<Output = ()>>(nats_pid: u32, events: u64, phase: F) {
     let nats = nats_pid.to_string();
-    let (own_before, nats_before) = (cpu_seconds("self"), cpu_seconds(&nats));
+    let (own_before, nats_before) = (cpu::seconds("self"), cpu::seconds(&nats));
     phase.await;
-    let own = cpu_seconds("self") - own_before;
-    let nats = cpu_seconds(&nats) - nats_before;
+    let own = cpu::seconds("self") - own_before;
+    let nats = cpu::seconds(&nats) - nats_before;
     println!(
         "    CPU per event: {:.1} µs in Berth + {:.1} µs in nats-server",
         own * 1e6 / events as f64,

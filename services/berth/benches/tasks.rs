@@ -19,6 +19,7 @@ use berth_aws_protocol::sigv4::KeyStore;
 use berth_eventlog::{EventLog, LogConfig};
 use berth_events::Event;
 use berth_testkit::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, ecs_client};
+use berth_testkit::cpu;
 use futures::StreamExt;
 
 // The allocator the service binaries use.
@@ -159,6 +160,10 @@ async fn placement_throughput() {
         }
         (Instant::now(), deciding_ms)
     });
+    // CPU per task is steadier than tasks/s on a shared machine, and says what each
+    // part costs: this process (control plane, fleet and clients) and nats-server.
+    let nats_pid = cpu::child_named("nats-server").unwrap_or_default();
+    let (own_before, nats_before) = (cpu::seconds("self"), cpu::seconds(&nats_pid));
     let started = Instant::now();
     let calls: Vec<_> = (0..clients)
         .map(|_| {
@@ -185,6 +190,10 @@ async fn placement_throughput() {
         call_latencies.extend(call.await.unwrap());
     }
     let (all_placed, deciding) = placed.await.unwrap();
+    let (own_cpu, nats_cpu) = (
+        cpu::seconds("self") - own_before,
+        cpu::seconds(&nats_pid) - nats_before,
+    );
     let seconds = (all_placed - started).as_secs_f64();
     println!(
         "RunTask to TaskPlaced in the log: {tasks} tasks on {AGENTS} agents in {seconds:.2} s = {:.0} tasks/s",
@@ -194,6 +203,11 @@ async fn placement_throughput() {
         "  RunTask(count 10) call: {}; TaskRequested to TaskPlaced: {}",
         percentiles(call_latencies),
         percentiles(deciding)
+    );
+    println!(
+        "  CPU per task: {:.0} µs in the bench process (control plane, 1,000 agents, clients) + {:.0} µs in nats-server",
+        own_cpu * 1e6 / tasks as f64,
+        nats_cpu * 1e6 / tasks as f64
     );
     stop_fleet.send(()).unwrap();
     let _ = fleet_task.await;

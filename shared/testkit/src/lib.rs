@@ -3,11 +3,13 @@
 //! - [`TestNats`]: a real nats-server on its own port with its own store directory.
 //! - [`postgres_database`]: a fresh, empty PostgreSQL database on the server named by
 //!   `BERTH_TEST_POSTGRES_URL` (`scripts/test` starts one and sets it).
+//! - [`cpu`]: CPU time of processes, for benchmarks that report CPU per event.
 //!
 //! Nothing here is a mock: tests talk to the same servers production does.
 
 #[cfg(feature = "aws-clients")]
 pub mod aws;
+pub mod cpu;
 
 use berth_eventlog::local_server::{LocalNatsServer, LocalServerOptions};
 use berth_eventlog::{EventLog, LogConfig};

@@ -1,0 +1,38 @@
+//! CPU time of processes, from `/proc`: on two cores, CPU per event or per task is
+//! what bounds a load generator's figure, and it is steadier than the figure itself.
+
+/// CPU seconds (user + system) the process `pid` (or `"self"`) has used so far; 0 when
+/// it cannot be read.
+pub fn seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and
+    // 13th of them, in clock ticks (100 per second on Linux).
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The pid of a child of this process whose command is `name` (as `berth up` starts
+/// nats-server), if there is one.
+pub fn child_named(name: &str) -> Option<String> {
+    let threads = std::fs::read_dir("/proc/self/task").ok()?;
+    threads
+        .flatten()
+        .filter_map(|thread| std::fs::read_to_string(thread.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+}

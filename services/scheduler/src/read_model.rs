@@ -16,7 +16,7 @@ use berth_projection::sql::{Rows, bulk_delete, bulk_upsert};
 use berth_projection::{Projection, ProjectionError};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
-use crate::state::{InstanceRecord, SchedulerState, TaskPhase, TaskRecord};
+use crate::state::{InstanceRecord, SchedulerState, TaskPhase, TaskRecord, lock};
 
 /// How long folded events may wait before the snapshot is written: a task requested,
 /// placed and reported running within it costs one row write instead of three.
@@ -71,10 +71,7 @@ impl Projection for SchedulerProjection {
     }
 
     fn fold(&mut self, events: &[RecordedEvent]) -> bool {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         for recorded in events {
             if !state.apply(recorded) {
                 continue;
@@ -142,10 +139,7 @@ impl SchedulerProjection {
     /// The rows of every record folded since the last committed write, as they stand
     /// now.
     fn unwritten_records(&self) -> Vec<Write> {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = lock(&self.state);
         self.unwritten
             .iter()
             .cloned()

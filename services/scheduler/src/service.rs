@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use tracing::{debug, info, warn};
 
 use crate::read_model::{self, SchedulerProjection};
-use crate::state::{Decision, DecisionOutcome, SchedulerState};
+use crate::state::{Decision, DecisionOutcome, SchedulerState, lock};
 
 /// Decisions per round: bounds the time the state is locked.
 const DECISIONS_PER_ROUND: usize = 2_000;
@@ -158,10 +158,4 @@ async fn append(log: &EventLog, state: &Mutex<SchedulerState>, decisions: Vec<De
         }
     }
     failed
-}
-
-fn lock(state: &Mutex<SchedulerState>) -> std::sync::MutexGuard<'_, SchedulerState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -4,7 +4,7 @@
 //! applied twice after a failed commit changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{
@@ -528,4 +528,13 @@ impl SchedulerState {
             .values()
             .any(|state| !state.pending.is_empty())
     }
+}
+
+/// The shared state, locked (by the decision loop and by the projection). A lock
+/// poisoned by a panic elsewhere is taken as it is: the service goes on with the state
+/// it has.
+pub(crate) fn lock(state: &Mutex<SchedulerState>) -> MutexGuard<'_, SchedulerState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -17,6 +17,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info};
 
+/// Events the services' shared log reader keeps for one that falls behind; beyond
+/// that, the service reads what it missed with its own consumer.
+const SHARED_TAIL_BUFFER: usize = 8192;
+
 /// Everything `berth up` can be told.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneConfig {
@@ -91,9 +95,12 @@ impl ControlPlane {
                 (Some(server), url)
             }
         };
+        // The services share one reader of the log: each event crosses from
+        // nats-server and is decoded once for all of them.
         let log = EventLog::connect(&nats_url, &LogConfig::default())
             .await
-            .with_context(|| format!("opening the event log on {nats_url}"))?;
+            .with_context(|| format!("opening the event log on {nats_url}"))?
+            .with_shared_tail(SHARED_TAIL_BUFFER);
 
         let api_gateway = ApiGateway::build(
             log.clone(),

@@ -14,6 +14,7 @@ mod error;
 pub mod local_server;
 mod log;
 mod read;
+mod tail;
 
 pub use append::{Append, Appended, Expect};
 pub use error::{AppendError, LogError};

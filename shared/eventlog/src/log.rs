@@ -1,11 +1,13 @@
 //! The stream and the handle to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use berth_events::SUBJECT_PREFIX;
 
 use crate::error::{LogError, unavailable};
+use crate::tail::SharedTail;
 
 /// Where the log lives.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct EventLog {
     pub(crate) client: async_nats::Client,
     pub(crate) jetstream: jetstream::Context,
     pub(crate) stream_name: String,
+    /// Set by [`EventLog::with_shared_tail`]: subscriptions share one reader.
+    pub(crate) tail: Option<Arc<SharedTail>>,
 }
 
 impl EventLog {
@@ -62,7 +66,22 @@ impl EventLog {
             client,
             jetstream,
             stream_name: config.stream.clone(),
+            tail: None,
         })
+    }
+
+    /// This handle, with every subscription made through it or its clones served by
+    /// one shared reader of the log's live end: for several services in one process,
+    /// which then receive and decode each event once instead of once each.
+    /// Subscribers see the same events as without it; one that falls more than
+    /// `buffer` events behind reads the stretch it missed on its own.
+    pub fn with_shared_tail(mut self, buffer: usize) -> Self {
+        let private = Self {
+            tail: None,
+            ..self.clone()
+        };
+        self.tail = Some(Arc::new(SharedTail::new(private, buffer)));
+        self
     }
 
     /// Connects to `url` and opens the log.

@@ -32,6 +32,16 @@ pub struct EventStream {
     inner: Inner,
 }
 
+impl EventStream {
+    pub(crate) fn new(
+        inner: impl Stream<Item = Result<RecordedEvent, LogError>> + Send + 'static,
+    ) -> Self {
+        Self {
+            inner: Box::pin(inner),
+        }
+    }
+}
+
 impl Stream for EventStream {
     type Item = Result<RecordedEvent, LogError>;
 
@@ -43,6 +53,17 @@ impl Stream for EventStream {
 impl EventLog {
     /// Subscribes from `from_sequence` (1 = the beginning).
     pub async fn subscribe(&self, from_sequence: u64) -> Result<EventStream, LogError> {
+        match &self.tail {
+            Some(tail) => tail.subscribe(from_sequence).await,
+            None => self.subscribe_private(from_sequence).await,
+        }
+    }
+
+    /// Subscribes with a consumer of this subscription's own.
+    pub(crate) async fn subscribe_private(
+        &self,
+        from_sequence: u64,
+    ) -> Result<EventStream, LogError> {
         let stream = self
             .jetstream
             .get_stream_no_info(&self.stream_name)
@@ -63,10 +84,9 @@ impl EventLog {
             .await
             .map_err(unavailable)?;
         let messages = consumer.messages().await.map_err(unavailable)?;
-        let inner = messages.map(|message| decode(message.map_err(unavailable)?));
-        Ok(EventStream {
-            inner: Box::pin(inner),
-        })
+        Ok(EventStream::new(
+            messages.map(|message| decode(message.map_err(unavailable)?)),
+        ))
     }
 }
 

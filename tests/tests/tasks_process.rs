@@ -276,3 +276,47 @@ async fn the_aws_cli_runs_and_waits_for_tasks() {
     );
     berth.stop().await;
 }
+
+fn task_ids(run: &aws_sdk_ecs::operation::run_task::RunTaskOutput) -> Vec<String> {
+    let mut ids: Vec<String> = run
+        .tasks()
+        .iter()
+        .map(|t| t.task_arn().unwrap().rsplit('/').next().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_retried_run_task_runs_nothing_twice() {
+    let berth = Berth::start_with(None, Some(DriverChoice::Process)).await;
+    let ecs = berth.ecs();
+    wait_for_instances(&ecs, "default", 1).await;
+    register(&ecs, "once", shell("main", "sleep 60", 8)).await;
+    let run = |token: &'static str| {
+        ecs.run_task()
+            .task_definition("once")
+            .count(3)
+            .client_token(token)
+            .send()
+    };
+
+    // Two attempts at once: the second arrives before the first's tasks are in the
+    // read model, so the log's duplicate window must catch it.
+    let (first, racing) = tokio::join!(run("token-a"), run("token-a"));
+    let first = task_ids(&first.unwrap());
+    assert_eq!(first.len(), 3);
+    assert_eq!(task_ids(&racing.unwrap()), first);
+    // A later retry: answered from the read model.
+    assert_eq!(task_ids(&run("token-a").await.unwrap()), first);
+
+    // Another token is another request. Task ids are time-ordered, so the read
+    // models append new tasks at the end of their indexes.
+    let second = task_ids(&run("token-b").await.unwrap());
+    assert_eq!(second.len(), 3);
+    assert!(first.iter().all(|id| second.iter().all(|later| later > id)));
+
+    let listed = ecs.list_tasks().family("once").send().await.unwrap();
+    assert_eq!(listed.task_arns().len(), 6);
+    berth.stop().await;
+}

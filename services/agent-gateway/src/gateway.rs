@@ -179,6 +179,12 @@ impl AgentGateway {
     }
 }
 
+/// Read buffer of each agent's WebSocket. tungstenite zeroes the free part of the buffer, up to
+/// this size, before every socket read: its 128 KiB default cost a memset of 128 KiB per read
+/// (5% of the control plane's CPU with 1,000 agents), and 128 MiB for a thousand agents. Frames
+/// larger than this still arrive whole: the buffer grows to fit one.
+const READ_BUFFER: usize = 8 * 1024;
+
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(upgrade))
@@ -197,6 +203,7 @@ async fn upgrade(
         .map(|info| info.0);
     let limit = shared.options.max_message_bytes;
     upgrade
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| session::run(shared, socket, peer))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_aws_protocol::AwsError;
-use berth_eventlog::{Append, AppendError, Expect};
+use berth_eventlog::{Append, Expect};
 use berth_events::{
     Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested,
 };
@@ -273,8 +273,9 @@ async fn submit(
     targets: Vec<Vec<String>>,
     client_token: Option<&str>,
 ) -> ApiResult<Value> {
-    // With a clientToken the ids are derived from it: a retried request appends
-    // the same tasks, which already exist, so nothing runs twice.
+    // With a clientToken the request id is derived from it, so a retry finds the
+    // tasks of its first attempt. (The SDKs and the CLI send a fresh token with
+    // every call: `clientToken` is an idempotency token in the ECS model.)
     let request_id = match client_token {
         Some(token) => uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -282,44 +283,58 @@ async fn submit(
         ),
         None => caller.request_id.unwrap_or_else(uuid::Uuid::now_v7),
     };
+    let request_key = request_id.to_string();
+    if client_token.is_some() {
+        // A retry after the first attempt's tasks reached the read model: answer
+        // with them, append nothing.
+        let earlier = task_queries::of_request(gateway.db(), &request_key).await?;
+        if !earlier.is_empty() {
+            let decided = gateway.decided_requests().subscribe();
+            let mut waiting = PlacementWait::new(request_key, earlier.len());
+            waiting.merge(earlier);
+            waiting.read(gateway).await?;
+            return answer(caller, waiting.until_decided(gateway, decided).await?);
+        }
+    }
     let appends: Vec<Append> = targets
         .into_iter()
         .enumerate()
         .map(|(index, target_instances)| {
-            let id = match client_token {
-                Some(_) => uuid::Uuid::new_v5(&request_id, index.to_string().as_bytes()),
-                // Time-ordered: new tasks land at the end of every read model's key
-                // order, so a batch of them dirties a few pages rather than one each.
-                None => uuid::Uuid::now_v7(),
-            };
             let mut event = spec.event.clone();
             event.target_instances = target_instances;
-            event.request_id = request_id.to_string();
-            Append::new(
+            event.request_id = request_key.clone();
+            // Task ids are time-ordered: new tasks land at the end of every read
+            // model's key order, so a batch of them dirties a few pages rather
+            // than one page of each index per task.
+            let append = Append::new(
                 Aggregate::Task {
                     cluster: cluster.to_owned(),
-                    id: id.simple().to_string(),
+                    id: uuid::Uuid::now_v7().simple().to_string(),
                 },
                 event,
                 caller.event_meta(),
             )
-            .expect(Expect::New)
+            .expect(Expect::New);
+            match client_token {
+                // A retry racing its first attempt (before the read model holds
+                // it) is caught by the log's duplicate window instead.
+                Some(_) => append.idempotency_key(format!("run-task/{request_key}/{index}")),
+                None => append,
+            }
         })
         .collect();
     let expected = appends.len();
-    let request_key = request_id.to_string();
     // Subscribed before appending, so no announcement of this request is missed.
     let decided = gateway.decided_requests().subscribe();
     // Each task is requested on its own (not as one atomic batch, which JetStream
     // stages on disk): tasks are independent, as ECS's RunTask places some and
-    // reports failures for others. A retry with the same clientToken finds its
-    // tasks already requested (`Expect::New` refuses them again) and appends only
-    // those a failed first attempt left out.
+    // reports failures for others. A retry finds the tasks its first attempt
+    // appended (duplicates within the log's window) and appends only those a
+    // failed first attempt left out.
     let mut retried = false;
     for appended in gateway.log().append_each(appends).await {
         match appended {
-            Ok(_) => {}
-            Err(AppendError::Conflict { .. }) => retried = true,
+            Ok(appended) => retried |= appended.duplicate,
             Err(error) => return Err(GatewayError::Log(error.to_string())),
         }
     }
@@ -329,7 +344,11 @@ async fn submit(
         // never be announced again.
         waiting.read(gateway).await?;
     }
-    let rows = waiting.until_decided(gateway, decided).await?;
+    answer(caller, waiting.until_decided(gateway, decided).await?)
+}
+
+/// RunTask's answer: the placed tasks, and why the others could not be placed.
+fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Value> {
     let mut tasks = Vec::new();
     let mut failures: Vec<Value> = Vec::new();
     for row in &rows {
@@ -340,7 +359,7 @@ async fn submit(
         for failure in &row.doc.failures {
             let mut rendered = json!({ "reason": failure.reason });
             if let Some(instance) = &failure.container_instance_id {
-                rendered["arn"] = json!(caller.arns().container_instance(cluster, instance));
+                rendered["arn"] = json!(caller.arns().container_instance(&row.cluster, instance));
             }
             if let Some(detail) = &failure.detail {
                 rendered["detail"] = json!(detail);

@@ -29,7 +29,10 @@ pub(crate) const SCHEMA: &[&str] = &[
     version BIGINT NOT NULL,
     PRIMARY KEY (cluster, id)
 )",
-    "CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (cluster, container_instance_id, last_status)",
+    // Without the status: a task's entry moves once, when it is placed, not again at
+    // each status it reports (every move rewrites a page at a random place).
+    "DROP INDEX IF EXISTS tasks_by_instance",
+    "CREATE INDEX IF NOT EXISTS tasks_on_instance ON tasks (cluster, container_instance_id)",
     "CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)",
 ];
 

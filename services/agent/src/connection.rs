@@ -425,7 +425,12 @@ impl Connection {
                 AgentStats::add(&self.stats.heartbeats, 1);
             }
             GatewayFrame::PayloadMessage(payload) => {
-                let frames = self.apply_payload(payload).await;
+                let mut frames = self.apply_payload(payload).await;
+                // What the driver already reported (a task that started at once) goes out
+                // with the ack: one write, and one wake-up of the gateway, instead of two.
+                if let Ok(event) = self.events.try_recv() {
+                    frames.extend(self.record(event).await);
+                }
                 if let Err(reason) = self.send(ws, frames).await {
                     return Some(lost(true, reason));
                 }

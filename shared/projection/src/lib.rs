@@ -15,6 +15,7 @@ mod handle;
 mod read_model;
 mod runner;
 pub mod sql;
+mod sqlite_memory;
 
 pub use handle::{NotReached, ProjectionHandle};
 pub use read_model::{Backend, ReadModel, WriteTransaction};

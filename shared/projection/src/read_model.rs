@@ -63,6 +63,7 @@ async fn connect(
 impl ReadModel {
     /// Opens `sqlite://path` (created if missing) or `postgres://...`.
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        crate::sqlite_memory::configure();
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres

@@ -36,6 +36,10 @@ use crate::sessions::SessionCommand;
 /// Tasks per `PayloadMessage`: keeps frames small when an agent has a long backlog.
 const TASKS_PER_MESSAGE: usize = 50;
 
+/// How long acks are gathered before they are written. An ack not yet written when the
+/// gateway stops only means its payload is sent again, which the agent dedupes.
+const ACK_GATHERING: Duration = Duration::from_millis(10);
+
 /// Attempts to write a burst of acks before giving up on it (the payloads are then sent again
 /// after a restart, which agents dedupe).
 const ACK_WRITE_ATTEMPTS: u32 = 3;
@@ -282,13 +286,25 @@ async fn write_acks(read_model: ReadModel, mut commands: mpsc::UnboundedReceiver
     let mut acks = Vec::new();
     let mut flushes = Vec::new();
     while let Some(command) = commands.recv().await {
+        // Gather acks for a moment (unless someone waits for them): one transaction for
+        // many, since each one also takes the read model's writer from the projection.
+        let gathered_until = Instant::now() + ACK_GATHERING;
         let mut next = Some(command);
-        while let Some(command) = next {
-            match command {
-                AckCommand::Record(tasks) => acks.extend(tasks),
-                AckCommand::Flush(done) => flushes.push(done),
+        loop {
+            while let Some(command) = next {
+                match command {
+                    AckCommand::Record(tasks) => acks.extend(tasks),
+                    AckCommand::Flush(done) => flushes.push(done),
+                }
+                next = commands.try_recv().ok();
             }
-            next = commands.try_recv().ok();
+            if !flushes.is_empty() {
+                break;
+            }
+            match tokio::time::timeout_at(gathered_until, commands.recv()).await {
+                Ok(Some(command)) => next = Some(command),
+                Ok(None) | Err(_) => break,
+            }
         }
         for attempt in 1..=ACK_WRITE_ATTEMPTS {
             if acks.is_empty() {

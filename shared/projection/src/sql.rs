@@ -138,6 +138,28 @@ impl<'a> Rows<'a> {
     }
 }
 
+impl Rows<'_> {
+    /// These keys with the last one repeated until the rows split into full chunks and
+    /// one power-of-two chunk: a lookup then takes one statement per `max_rows` keys
+    /// (not one per set bit of the count), from the same few prepared statements. A key
+    /// repeated in `IN (...)` matches nothing more.
+    fn padded_for_lookup(&self, max_rows: usize) -> Self {
+        let mut padded = Rows {
+            values: self.values.clone(),
+            width: self.width,
+        };
+        let rest = self.len() % max_rows;
+        if rest == 0 {
+            return padded;
+        }
+        let last = self.values[self.values.len() - self.width..].to_vec();
+        for _ in rest..rest.next_power_of_two() {
+            padded.values.extend(last.iter().cloned());
+        }
+        padded
+    }
+}
+
 /// Rows per SQLite statement: 256 rows of up to ~12 columns stays far below SQLite's
 /// 32,766 parameters.
 const SQLITE_ROWS: usize = 256;
@@ -306,6 +328,13 @@ pub async fn fetch_by_keys(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let postgres = is_postgres(connection);
     let names = names(key_columns);
+    let padded;
+    let keys = if postgres {
+        keys
+    } else {
+        padded = keys.padded_for_lookup(SQLITE_ROWS);
+        &padded
+    };
     let statements = statements(postgres, key_columns, keys, |source| {
         format!("{select} WHERE ({names}) IN ({source})")
     });
@@ -330,6 +359,23 @@ mod tests {
         let sizes: Vec<usize> = rows.chunks(256).map(|c| c.len() / 2).collect();
         assert_eq!(sizes, [256, 64, 32, 4]);
         assert_eq!(rows.len(), 356);
+    }
+
+    #[test]
+    fn lookups_pad_to_one_statement_per_chunk() {
+        let mut keys = Rows::new();
+        for n in 0..(256 + 100i64) {
+            keys.push([n.into(), "k".into()]);
+        }
+        let padded = keys.padded_for_lookup(256);
+        let sizes: Vec<usize> = padded.chunks(256).map(|c| c.len() / 2).collect();
+        assert_eq!(sizes, [256, 128]);
+        // The padding repeats the last key.
+        assert_eq!(padded.values[padded.values.len() - 2..], keys.values[710..]);
+        let mut exact = Rows::new();
+        exact.push([1i64.into()]);
+        assert_eq!(exact.padded_for_lookup(256).len(), 1);
+        assert_eq!(Rows::new().padded_for_lookup(256).len(), 0);
     }
 
     #[test]

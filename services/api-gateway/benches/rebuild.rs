@@ -31,15 +31,7 @@ async fn fill(log: &EventLog) -> u64 {
         let name = format!("cluster-{c}");
         appends.push(Append::new(
             Aggregate::Cluster(name.clone()),
-            ClusterCreated {
-                name: name.clone(),
-                settings: vec![],
-                configuration: None,
-                service_connect_defaults: None,
-                capacity_providers: vec![],
-                default_capacity_provider_strategy: vec![],
-                tags: vec![],
-            },
+            ClusterCreated::named(name.clone()),
             EventMeta::new(),
         ));
         appends.push(Append::new(

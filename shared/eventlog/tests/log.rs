@@ -6,15 +6,7 @@ use berth_testkit::TestNats;
 use futures::StreamExt;
 
 fn created(name: &str) -> ClusterCreated {
-    ClusterCreated {
-        name: name.into(),
-        settings: vec![],
-        configuration: None,
-        service_connect_defaults: None,
-        capacity_providers: vec![],
-        default_capacity_provider_strategy: vec![],
-        tags: vec![],
-    }
+    ClusterCreated::named(name)
 }
 
 fn cluster(name: &str) -> Aggregate {

@@ -12,15 +12,7 @@ use futures::StreamExt;
 fn created(name: &str) -> Append {
     Append::new(
         Aggregate::Cluster(name.into()),
-        ClusterCreated {
-            name: name.into(),
-            settings: vec![],
-            configuration: None,
-            service_connect_defaults: None,
-            capacity_providers: vec![],
-            default_capacity_provider_strategy: vec![],
-            tags: vec![],
-        },
+        ClusterCreated::named(name),
         EventMeta::new(),
     )
 }

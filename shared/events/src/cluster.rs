@@ -25,6 +25,22 @@ pub struct ClusterCreated {
     pub tags: Vec<Tag>,
 }
 
+impl ClusterCreated {
+    /// A cluster with nothing but its name: no settings, configuration, capacity
+    /// providers or tags.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            settings: Vec::new(),
+            configuration: None,
+            service_connect_defaults: None,
+            capacity_providers: Vec::new(),
+            default_capacity_provider_strategy: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// UpdateCluster or UpdateClusterSettings accepted. Absent members are unchanged;
 /// settings merge by name.
 ///

@@ -57,15 +57,7 @@ impl Projection for CreationCounter {
 async fn append_clusters(log: &EventLog, names: impl IntoIterator<Item = String>) -> u64 {
     let mut last = 0;
     for name in names {
-        let event = ClusterCreated {
-            name: name.clone(),
-            settings: vec![],
-            configuration: None,
-            service_connect_defaults: None,
-            capacity_providers: vec![],
-            default_capacity_provider_strategy: vec![],
-            tags: vec![],
-        };
+        let event = ClusterCreated::named(name.clone());
         last = log
             .append(Append::new(
                 Aggregate::Cluster(name),

@@ -181,15 +181,7 @@ async fn ensure_cluster(shared: &Shared, name: &str) -> Result<Option<String>, G
             return Ok(Some(format!("cluster {name} not found")));
         }
         let expect = row.map_or(Expect::New, |r| Expect::Version(r.version));
-        let created = ClusterCreated {
-            name: name.to_owned(),
-            settings: Vec::new(),
-            configuration: None,
-            service_connect_defaults: None,
-            capacity_providers: Vec::new(),
-            default_capacity_provider_strategy: Vec::new(),
-            tags: Vec::new(),
-        };
+        let created = ClusterCreated::named(name);
         let append =
             Append::new(Aggregate::Cluster(name.to_owned()), created, shared.meta()).expect(expect);
         match shared.log.append(append).await {

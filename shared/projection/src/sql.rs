@@ -136,9 +136,7 @@ impl<'a> Rows<'a> {
             Some(chunk)
         })
     }
-}
 
-impl Rows<'_> {
     /// These keys with the last one repeated until the rows split into full chunks and
     /// one power-of-two chunk: a lookup then takes one statement per `max_rows` keys
     /// (not one per set bit of the count), from the same few prepared statements. A key

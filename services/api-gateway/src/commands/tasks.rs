@@ -284,17 +284,18 @@ async fn submit(
         None => caller.request_id.unwrap_or_else(uuid::Uuid::now_v7),
     };
     let request_key = request_id.to_string();
+    // Subscribed before reading or appending, so no announcement of this request is
+    // missed.
+    let decided = gateway.decided_requests().subscribe();
+    let mut waiting = PlacementWait::new(request_key.clone(), targets.len());
     if client_token.is_some() {
-        // A retry after the first attempt's tasks reached the read model: answer
-        // with them, append nothing.
-        let earlier = task_queries::of_request(gateway.db(), &request_key).await?;
-        if !earlier.is_empty() {
-            let decided = gateway.decided_requests().subscribe();
-            let mut waiting = PlacementWait::new(request_key, earlier.len());
-            waiting.merge(earlier);
-            waiting.read(gateway).await?;
-            return answer(caller, waiting.until_decided(gateway, decided).await?);
-        }
+        // A retry after the first attempt's tasks reached the read model finds them
+        // here: it answers with them and appends nothing.
+        waiting.read(gateway).await?;
+    }
+    if !waiting.rows.is_empty() {
+        waiting.expected = waiting.rows.len();
+        return answer(caller, waiting.until_decided(gateway, decided).await?);
     }
     let appends: Vec<Append> = targets
         .into_iter()
@@ -323,9 +324,6 @@ async fn submit(
             }
         })
         .collect();
-    let expected = appends.len();
-    // Subscribed before appending, so no announcement of this request is missed.
-    let decided = gateway.decided_requests().subscribe();
     // Each task is requested on its own (not as one atomic batch, which JetStream
     // stages on disk): tasks are independent, as ECS's RunTask places some and
     // reports failures for others. A retry finds the tasks its first attempt
@@ -338,7 +336,6 @@ async fn submit(
             Err(error) => return Err(GatewayError::Log(error.to_string())),
         }
     }
-    let mut waiting = PlacementWait::new(request_key, expected);
     if retried {
         // Some tasks existed before this call subscribed: their decisions may
         // never be announced again.

@@ -1,7 +1,9 @@
 //! Task throughput and latency, end to end, printed as figures:
 //!
 //! 1. RunTask to "task placed" in the log, tasks/s, with 1,000 simulated agents
-//!    (`berth-agent simulate`'s fleet: real WebSocket protocol, faked runtime);
+//!    (`berth-agent simulate`'s fleet: real WebSocket protocol, faked runtime). The
+//!    clock stops when the last RunTask call has its answer: a call answers once its
+//!    tasks' `TaskPlaced` is in the log and projected;
 //! 2. RunTask to RUNNING with the process driver (a real `sh` per task), p50/p99.
 //!
 //! `cargo bench -p berth --bench tasks`
@@ -127,39 +129,10 @@ async fn placement_throughput() {
         .await
         .unwrap();
 
-    // Count TaskPlaced events in the log as they land.
     let log = EventLog::connect(&berth.nats_url, &LogConfig::default())
         .await
         .unwrap();
     let from = log.last_sequence().await.unwrap() + 1;
-    let mut events = log.subscribe(from).await.unwrap();
-    // Also: how long the scheduler took, from TaskRequested to TaskPlaced (event times).
-    let placed = tokio::spawn(async move {
-        let mut placed = 0;
-        let mut requested_at = HashMap::new();
-        let mut deciding_ms = Vec::with_capacity(tasks);
-        while placed < tasks {
-            let Some(Ok(recorded)) = events.next().await else {
-                continue;
-            };
-            let berth_events::Aggregate::Task { id, .. } = &recorded.aggregate else {
-                continue;
-            };
-            match &recorded.event {
-                Some(Event::TaskRequested(_)) => {
-                    requested_at.insert(id.clone(), recorded.meta.time.0);
-                }
-                Some(Event::TaskPlaced(_)) => {
-                    placed += 1;
-                    if let Some(at) = requested_at.remove(id) {
-                        deciding_ms.push(Duration::from_millis((recorded.meta.time.0 - at) as u64));
-                    }
-                }
-                _ => {}
-            }
-        }
-        (Instant::now(), deciding_ms)
-    });
     // CPU per task is steadier than tasks/s on a shared machine, and says what each
     // part costs: this process (control plane, fleet and clients) and nats-server.
     let nats_pid = cpu::child_named("nats-server").unwrap_or_default();
@@ -170,9 +143,11 @@ async fn placement_throughput() {
             let ecs = ecs.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut placed = 0;
                 for _ in 0..calls_per_client {
                     let sent = Instant::now();
-                    ecs.run_task()
+                    let run = ecs
+                        .run_task()
                         .cluster("fleet")
                         .task_definition("tiny")
                         .count(10)
@@ -180,20 +155,30 @@ async fn placement_throughput() {
                         .await
                         .unwrap();
                     latencies.push(sent.elapsed());
+                    assert!(run.failures().is_empty(), "{:?}", run.failures());
+                    placed += run.tasks().len();
                 }
-                latencies
+                (latencies, placed)
             })
         })
         .collect();
+    // RunTask answers once its tasks are decided and projected, so when the last call
+    // has its answer every TaskPlaced is in the log. The log is read only afterwards:
+    // following it live would add a consumer's work to what is measured.
     let mut call_latencies = Vec::new();
+    let mut placed = 0;
     for call in calls {
-        call_latencies.extend(call.await.unwrap());
+        let (latencies, call_placed) = call.await.unwrap();
+        call_latencies.extend(latencies);
+        placed += call_placed;
     }
-    let (all_placed, deciding) = placed.await.unwrap();
+    let all_placed = Instant::now();
     let (own_cpu, nats_cpu) = (
         cpu::seconds("self") - own_before,
         cpu::seconds(&nats_pid) - nats_before,
     );
+    assert_eq!(placed, tasks, "every task placed");
+    let deciding = deciding_times(&log, from, tasks).await;
     let seconds = (all_placed - started).as_secs_f64();
     println!(
         "RunTask to TaskPlaced in the log: {tasks} tasks on {AGENTS} agents in {seconds:.2} s = {:.0} tasks/s",
@@ -212,6 +197,36 @@ async fn placement_throughput() {
     stop_fleet.send(()).unwrap();
     let _ = fleet_task.await;
     berth.stop().await;
+}
+
+/// How long the scheduler took per task, from TaskRequested to TaskPlaced (event times),
+/// read from the log from sequence `from` until `tasks` placements were seen.
+async fn deciding_times(log: &EventLog, from: u64, tasks: usize) -> Vec<Duration> {
+    let mut events = log.subscribe(from).await.unwrap();
+    let mut requested_at = HashMap::new();
+    let mut deciding = Vec::with_capacity(tasks);
+    let mut placed = 0;
+    while placed < tasks {
+        let Some(Ok(recorded)) = events.next().await else {
+            continue;
+        };
+        let berth_events::Aggregate::Task { id, .. } = &recorded.aggregate else {
+            continue;
+        };
+        match &recorded.event {
+            Some(Event::TaskRequested(_)) => {
+                requested_at.insert(id.clone(), recorded.meta.time.0);
+            }
+            Some(Event::TaskPlaced(_)) => {
+                placed += 1;
+                if let Some(at) = requested_at.remove(id) {
+                    deciding.push(Duration::from_millis((recorded.meta.time.0 - at) as u64));
+                }
+            }
+            _ => {}
+        }
+    }
+    deciding
 }
 
 async fn running_latency() {

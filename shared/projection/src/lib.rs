@@ -13,10 +13,12 @@
 
 mod handle;
 mod read_model;
+mod row_cache;
 mod runner;
 pub mod sql;
 mod sqlite_memory;
 
 pub use handle::{NotReached, ProjectionHandle};
 pub use read_model::{Backend, ReadModel, WriteTransaction};
+pub use row_cache::RowCache;
 pub use runner::{Projection, ProjectionError, ProjectionRunner, RunnerOptions};

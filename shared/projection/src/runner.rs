@@ -47,7 +47,8 @@ pub trait Projection: Send + 'static {
 
     /// The runner's transaction around the last [`Projection::apply`] committed. A
     /// folding projection forgets what it wrote only now: if the commit fails, the
-    /// next write must carry it again.
+    /// next write must carry it again. A projection that caches the rows it wrote
+    /// ([`crate::RowCache`]) serves them only from now on.
     fn committed(&mut self) {}
 }
 

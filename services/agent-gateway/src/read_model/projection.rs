@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
-use berth_projection::{Projection, ProjectionError};
+use berth_projection::{Projection, ProjectionError, RowCache};
 use sqlx::AnyConnection;
 use tokio::sync::mpsc;
 
@@ -46,11 +46,21 @@ impl Notice {
 /// Folds the log into the gateway's tables (see the [module docs](super)).
 pub struct AgentGatewayProjection {
     notices: mpsc::UnboundedSender<Notice>,
+    /// Task rows this projection wrote (it is `ag_tasks`' only writer): the next batch
+    /// touching them skips reading them back.
+    cached_tasks: RowCache<String, TaskRow>,
 }
+
+/// Task rows per cache generation: live, a task's events lie milliseconds apart, so the rows
+/// of a few seconds' work are all that is ever read again soon.
+const CACHED_TASKS: usize = 4_096;
 
 impl AgentGatewayProjection {
     pub(crate) fn new(notices: mpsc::UnboundedSender<Notice>) -> Self {
-        Self { notices }
+        Self {
+            notices,
+            cached_tasks: RowCache::new(CACHED_TASKS),
+        }
     }
 }
 
@@ -85,10 +95,12 @@ impl Projection for AgentGatewayProjection {
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        // What an earlier batch staged is committed by now, or never will be.
+        self.cached_tasks.abandon();
         let keys = TouchedKeys::of(events);
         let mut clusters = ClusterBatch::load(connection, &keys.clusters).await?;
         let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
-        let mut tasks = TaskBatch::load(connection, &keys.tasks).await?;
+        let mut tasks = TaskBatch::load(connection, &keys.tasks, &mut self.cached_tasks).await?;
         let mut notice = Notice::default();
         // Tasks placed or stopped in this batch: candidates for delivery.
         let mut placed_or_stopped = BTreeSet::new();
@@ -167,7 +179,7 @@ impl Projection for AgentGatewayProjection {
         }
         clusters.save(connection).await?;
         instances.save(connection).await?;
-        tasks.save(connection).await?;
+        tasks.save(connection, &mut self.cached_tasks).await?;
         if let Some(last) = events.last() {
             notice.sequence = last.sequence;
         }
@@ -176,6 +188,10 @@ impl Projection for AgentGatewayProjection {
             let _ = self.notices.send(notice);
         }
         Ok(())
+    }
+
+    fn committed(&mut self) {
+        self.cached_tasks.commit();
     }
 }
 
@@ -201,7 +217,10 @@ impl TouchedKeys {
                     instances.insert(id.clone());
                 }
                 Aggregate::Task { id, .. } => {
-                    tasks.insert(id.clone());
+                    // A task's first event: there is no row to read yet.
+                    if !matches!(recorded.event, Some(Event::TaskRequested(_))) {
+                        tasks.insert(id.clone());
+                    }
                 }
                 Aggregate::TaskDefinitionFamily(_) => {}
             }

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use berth_agent_protocol::DesiredStatus;
 use berth_events::{PortAssignment, TaskRequested};
+use berth_projection::RowCache;
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
 use serde::{Deserialize, Serialize};
@@ -80,7 +81,9 @@ pub(crate) struct TaskRow {
     /// Sequence of the task aggregate's last event.
     pub version: u64,
     /// The desired status whose payload the agent acknowledged (from `ag_deliveries`, which
-    /// sessions write; read here, never saved with the row).
+    /// sessions write; read here, never saved with the row). A row the projection kept in
+    /// its cache holds what was read when it was loaded, which may be older: that can only
+    /// send a stop payload again, which the agent ignores.
     pub acked: Option<String>,
 }
 
@@ -185,12 +188,28 @@ pub(crate) struct TaskBatch {
 }
 
 impl TaskBatch {
-    pub async fn load(connection: &mut AnyConnection, ids: &[String]) -> Result<Self, sqlx::Error> {
-        let rows = fetch_by_ids(connection, SELECT_ROWS, "t.id", ids).await?;
+    /// The rows of `ids` that exist: from `cache` where it has them, the rest from the database.
+    pub async fn load(
+        connection: &mut AnyConnection,
+        ids: &[String],
+        cache: &mut RowCache<String, TaskRow>,
+    ) -> Result<Self, sqlx::Error> {
         let mut batch = Self::default();
-        for row in &rows {
-            let task = TaskRow::from_row(row)?;
-            batch.rows.insert(task.id.clone(), task);
+        let mut missing = Vec::new();
+        for id in ids {
+            match cache.take(id) {
+                Some(task) => {
+                    batch.rows.insert(id.clone(), task);
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let rows = fetch_by_ids(connection, SELECT_ROWS, "t.id", &missing).await?;
+            for row in &rows {
+                let task = TaskRow::from_row(row)?;
+                batch.rows.insert(task.id.clone(), task);
+            }
         }
         Ok(batch)
     }
@@ -217,7 +236,13 @@ impl TaskBatch {
         rows.into_iter()
     }
 
-    pub async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// Writes the changed rows back, and leaves every row of the batch to `cache` (which
+    /// serves them once the transaction commits).
+    pub async fn save(
+        self,
+        connection: &mut AnyConnection,
+        cache: &mut RowCache<String, TaskRow>,
+    ) -> Result<(), sqlx::Error> {
         let mut rows = Rows::new();
         for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
             let spec = row
@@ -249,7 +274,12 @@ impl TaskBatch {
              version = excluded.version",
             &rows,
         )
-        .await
+        .await?;
+        drop(rows);
+        for (id, task) in self.rows {
+            cache.stage(id, task);
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,9 @@
 //! The api-gateway's read model: what Describe* and List* answer from.
 //!
 //! One projection ([`GatewayProjection`]) folds the log into one table per entity.
-//! Each batch is applied in three steps: load every row the batch touches in bulk,
-//! fold the events into those rows in memory, write the changed rows back with
-//! multi-row upserts. A batch of thousands of events costs a handful of statements,
+//! Each batch is applied in three steps: load every row the batch touches in bulk
+//! (from the projection's [`RowCache`] where it holds them), fold the events into
+//! those rows in memory, write the changed rows back with multi-row upserts. A batch of thousands of events costs a handful of statements,
 //! which is what makes replaying the whole log fast.
 
 mod clusters;
@@ -29,6 +29,7 @@ pub(crate) use tasks::queries as task_queries;
 
 use std::collections::{BTreeSet, HashMap};
 
+use berth_projection::RowCache;
 use berth_projection::sql::{Column, Rows, bulk_upsert, fetch_by_keys};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -65,20 +66,33 @@ pub(crate) struct RowBatch<R: TableRow> {
 }
 
 impl<R: TableRow> RowBatch<R> {
+    /// The rows of `keys` that exist: from `cache` where it has them, the rest in bulk
+    /// from the database.
     pub(crate) async fn load(
         connection: &mut AnyConnection,
         keys: impl IntoIterator<Item = R::Key>,
+        cache: &mut RowCache<R::Key, R>,
     ) -> Result<Self, sqlx::Error> {
-        let keys: Vec<R::Key> = keys.into_iter().collect();
-        let mut key_rows = Rows::new();
-        for key in &keys {
-            R::push_key(key, &mut key_rows);
-        }
-        let select = format!("SELECT {} FROM {}", R::SELECTED, R::TABLE);
         let mut rows = HashMap::new();
-        for row in fetch_by_keys(connection, &select, R::KEY_COLUMNS, &key_rows).await? {
-            let row = R::from_row(&row)?;
-            rows.insert(row.key(), row);
+        let mut missing = Vec::new();
+        for key in keys {
+            match cache.take(&key) {
+                Some(row) => {
+                    rows.insert(key, row);
+                }
+                None => missing.push(key),
+            }
+        }
+        if !missing.is_empty() {
+            let mut key_rows = Rows::new();
+            for key in &missing {
+                R::push_key(key, &mut key_rows);
+            }
+            let select = format!("SELECT {} FROM {}", R::SELECTED, R::TABLE);
+            for row in fetch_by_keys(connection, &select, R::KEY_COLUMNS, &key_rows).await? {
+                let row = R::from_row(&row)?;
+                rows.insert(row.key(), row);
+            }
         }
         Ok(Self {
             rows,
@@ -109,11 +123,22 @@ impl<R: TableRow> RowBatch<R> {
         self.rows.insert(key, row);
     }
 
-    pub(crate) async fn save(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// Writes the changed rows back, and leaves every row of the batch to `cache` (which
+    /// serves them once the transaction commits).
+    pub(crate) async fn save(
+        self,
+        connection: &mut AnyConnection,
+        cache: &mut RowCache<R::Key, R>,
+    ) -> Result<(), sqlx::Error> {
         let mut values = Rows::new();
         for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
             row.push_values(&mut values);
         }
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await?;
+        drop(values);
+        for (key, row) in self.rows {
+            cache.stage(key, row);
+        }
+        Ok(())
     }
 }

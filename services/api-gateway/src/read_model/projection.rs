@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
-use berth_projection::{Projection, ProjectionError};
+use berth_projection::{Projection, ProjectionError, RowCache};
 use sqlx::AnyConnection;
 
 use super::RowBatch;
@@ -19,6 +19,44 @@ use crate::arn::{self, Resource};
 #[derive(Debug, Default)]
 pub struct GatewayProjection {
     decided: DecidedRequests,
+    cached: CachedRows,
+}
+
+/// Rows of clusters, instances and tasks this projection wrote (it is their tables' only
+/// writer): the next batch touching them skips reading them back.
+#[derive(Debug)]
+struct CachedRows {
+    clusters: RowCache<String, ClusterRow>,
+    instances: RowCache<(String, String), InstanceRow>,
+    tasks: RowCache<(String, String), TaskRow>,
+}
+
+/// Rows per cache generation: live, a task's events lie milliseconds apart, so the rows of
+/// a few seconds' work are all that is ever read again soon.
+const CACHED_ROWS: usize = 4_096;
+
+impl Default for CachedRows {
+    fn default() -> Self {
+        Self {
+            clusters: RowCache::new(CACHED_ROWS),
+            instances: RowCache::new(CACHED_ROWS),
+            tasks: RowCache::new(CACHED_ROWS),
+        }
+    }
+}
+
+impl CachedRows {
+    fn commit(&mut self) {
+        self.clusters.commit();
+        self.instances.commit();
+        self.tasks.commit();
+    }
+
+    fn abandon(&mut self) {
+        self.clusters.abandon();
+        self.instances.abandon();
+        self.tasks.abandon();
+    }
 }
 
 impl GatewayProjection {
@@ -102,12 +140,16 @@ impl Projection for GatewayProjection {
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        // What an earlier batch staged is committed by now, or never will be.
+        self.cached.abandon();
+        let cached = &mut self.cached;
         let keys = TouchedKeys::of(events);
-        let mut clusters = RowBatch::<ClusterRow>::load(connection, keys.clusters).await?;
+        let mut clusters = RowBatch::load(connection, keys.clusters, &mut cached.clusters).await?;
         let mut task_definitions =
             TaskDefinitionBatch::load(connection, keys.families, keys.revisions).await?;
-        let mut instances = RowBatch::<InstanceRow>::load(connection, keys.instances).await?;
-        let mut tasks = RowBatch::<TaskRow>::load(connection, keys.tasks).await?;
+        let mut instances =
+            RowBatch::load(connection, keys.instances, &mut cached.instances).await?;
+        let mut tasks = RowBatch::load(connection, keys.tasks, &mut cached.tasks).await?;
         // Keys of the tasks this batch decided.
         let mut decided = BTreeSet::new();
         for recorded in events {
@@ -264,9 +306,9 @@ impl Projection for GatewayProjection {
                 }
             }
         }
-        clusters.save(connection).await?;
+        clusters.save(connection, &mut cached.clusters).await?;
         task_definitions.save(connection).await?;
-        instances.save(connection).await?;
+        instances.save(connection, &mut cached.instances).await?;
         if let Some(last) = events.last()
             && self.decided.has_listeners()
         {
@@ -281,8 +323,12 @@ impl Projection for GatewayProjection {
             }
             self.decided.announce(last.sequence, tasks_by_request);
         }
-        tasks.save(connection).await?;
+        tasks.save(connection, &mut cached.tasks).await?;
         Ok(())
+    }
+
+    fn committed(&mut self) {
+        self.cached.commit();
     }
 }
 
@@ -331,6 +377,8 @@ impl TouchedKeys {
                 (Aggregate::ContainerInstance { cluster, id }, _) => {
                     keys.instances.insert((cluster.clone(), id.clone()));
                 }
+                // A task's first event: there is no row to read yet.
+                (Aggregate::Task { .. }, Some(Event::TaskRequested(_))) => {}
                 (Aggregate::Task { cluster, id }, _) => {
                     keys.tasks.insert((cluster.clone(), id.clone()));
                 }

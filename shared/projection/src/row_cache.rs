@@ -1,0 +1,131 @@
+//! Rows a projection wrote, kept in memory for the entities' next events.
+//!
+//! Live, an entity's events arrive in different batches (a task's requested, placed and
+//! running events are milliseconds apart), and each batch loads the rows it touches before
+//! changing them. A projection that is its tables' only writer already knows what it wrote:
+//! the cache hands those rows back instead of reading and decoding them again.
+//!
+//! Only committed rows are served. A batch takes its rows out while it changes them and
+//! stages what it leaves; [`RowCache::commit`] publishes the staged rows once the batch's
+//! transaction has committed, and [`RowCache::abandon`] (at the start of the next batch)
+//! drops them if it did not. A row a failed batch took is simply read from the database next
+//! time.
+//!
+//! Eviction is generational rather than LRU: rows go into the recent generation; when it
+//! holds `capacity` rows it becomes the old one and the previous old one is dropped. A row
+//! used again moves back into the recent generation, so at most `2 × capacity` rows stay, and
+//! every row written in the last `capacity` writes is among them.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+#[derive(Debug)]
+pub struct RowCache<K, R> {
+    recent: HashMap<K, R>,
+    old: HashMap<K, R>,
+    /// Rows the batch in flight left, cached if its transaction commits.
+    staged: Vec<(K, R)>,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash, R> RowCache<K, R> {
+    /// A cache of at least the last `capacity` rows written (at most twice as many).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            recent: HashMap::new(),
+            old: HashMap::new(),
+            staged: Vec::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Takes `key`'s committed row out of the cache, for the batch to change.
+    pub fn take(&mut self, key: &K) -> Option<R> {
+        self.recent.remove(key).or_else(|| self.old.remove(key))
+    }
+
+    /// A row as the batch in flight leaves it.
+    pub fn stage(&mut self, key: K, row: R) {
+        self.staged.push((key, row));
+    }
+
+    /// The batch's transaction committed: its rows are what the database holds now.
+    pub fn commit(&mut self) {
+        for (key, row) in std::mem::take(&mut self.staged) {
+            if self.recent.len() >= self.capacity {
+                self.old = std::mem::take(&mut self.recent);
+            }
+            self.old.remove(&key);
+            self.recent.insert(key, row);
+        }
+    }
+
+    /// Drops what a batch staged without committing (its transaction failed).
+    pub fn abandon(&mut self) {
+        self.staged.clear();
+    }
+
+    /// Rows cached now (staged ones not included).
+    pub fn len(&self) -> usize {
+        self.recent.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_only_rows_whose_batch_committed() {
+        let mut cache = RowCache::new(8);
+        cache.stage("a", 1);
+        assert_eq!(cache.take(&"a"), None, "staged, not committed");
+        cache.commit();
+        assert_eq!(cache.take(&"a"), Some(1));
+        assert_eq!(cache.take(&"a"), None, "taken rows belong to the batch");
+
+        cache.stage("a", 2);
+        cache.abandon();
+        cache.commit();
+        assert_eq!(
+            cache.take(&"a"),
+            None,
+            "an abandoned batch's rows are dropped"
+        );
+    }
+
+    #[test]
+    fn keeps_at_least_the_last_capacity_rows_and_at_most_twice_as_many() {
+        let capacity = 100;
+        let mut cache = RowCache::new(capacity);
+        for key in 0..1_000 {
+            cache.stage(key, key * 10);
+            cache.commit();
+            assert!(cache.len() <= 2 * capacity);
+        }
+        for key in 900..1_000 {
+            assert_eq!(cache.take(&key), Some(key * 10));
+        }
+        assert_eq!(cache.take(&0), None);
+    }
+
+    #[test]
+    fn a_row_used_again_stays() {
+        const KEPT: i32 = -1;
+        let mut cache = RowCache::new(2);
+        cache.stage(KEPT, 0);
+        cache.commit();
+        for round in 0..10 {
+            // Another row is written; the kept one is used and written back each time.
+            cache.stage(round, round);
+            let kept = cache.take(&KEPT).expect("still cached");
+            cache.stage(KEPT, kept + 1);
+            cache.commit();
+        }
+        assert_eq!(cache.take(&KEPT), Some(10));
+    }
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use berth_agent_protocol::{AgentFrame, CloseMessage, GatewayFrame};
+use futures::SinkExt;
 use tracing::{debug, trace};
 
 /// What arrived.
@@ -65,10 +66,25 @@ impl Link {
 
     /// Sends one frame, giving up after the write timeout.
     pub async fn send(&mut self, frame: &GatewayFrame) -> Result<(), SendError> {
-        let text = frame.to_json()?;
-        trace!(frame = frame.type_name(), "frame sent");
-        match tokio::time::timeout(self.write_timeout, self.socket.send(Message::text(text))).await
-        {
+        self.send_all(std::slice::from_ref(frame)).await
+    }
+
+    /// Sends frames in order with one flush (one write for the agent to read), giving up
+    /// after the write timeout.
+    pub async fn send_all(&mut self, frames: &[GatewayFrame]) -> Result<(), SendError> {
+        let mut messages = Vec::with_capacity(frames.len());
+        for frame in frames {
+            messages.push(Message::text(frame.to_json()?));
+            trace!(frame = frame.type_name(), "frame sent");
+        }
+        let socket = &mut self.socket;
+        let write = async move {
+            for message in messages {
+                socket.feed(message).await?;
+            }
+            socket.flush().await
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
             Ok(sent) => Ok(sent?),
             Err(_) => Err(SendError::Stalled(self.write_timeout)),
         }

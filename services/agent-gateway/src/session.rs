@@ -5,9 +5,15 @@
 //! the gateway sends a `HeartbeatMessage` every third of the heartbeat timeout, and any frame
 //! from the agent (an answer or anything else) counts as alive; an agent silent for the whole
 //! timeout is disconnected.
+//!
+//! Report acknowledgements are cumulative, so the session owes at most one: it goes out with
+//! the next frame the session sends anyway (one write for both), or alone once
+//! [`REPORT_ACK_DELAY`] has passed. An agent that reports often gets one ack per write instead
+//! of one per report, and a burst of reports (a batch, a reconnect) is acknowledged once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocket;
 use berth_agent_protocol::{
@@ -26,6 +32,10 @@ use crate::registration::{self, Outcome, Registration};
 use crate::reports::{self, Recorded};
 use crate::sessions::SessionCommand;
 use crate::{presence, reconcile};
+
+/// How long a report's acknowledgement may wait for a frame to travel with. The agent only
+/// keeps the report until then (it is already recorded in the log).
+const REPORT_ACK_DELAY: Duration = Duration::from_millis(500);
 
 /// Serves one WebSocket connection until it ends.
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, peer: Option<SocketAddr>) {
@@ -95,6 +105,7 @@ async fn serve(shared: &Arc<Shared>, mut link: Link, peer: Option<SocketAddr>, s
         commands,
         last_seen: Instant::now(),
         deliver_again: false,
+        ack_owed: None,
     };
     let end = session.serve().await;
     let Session {
@@ -177,6 +188,8 @@ struct Session {
     last_seen: Instant,
     /// A delivery failed on the read model: try again at the next heartbeat.
     deliver_again: bool,
+    /// The highest report recorded but not yet acknowledged, and when the ack must go out.
+    ack_owed: Option<(u64, Instant)>,
 }
 
 impl Session {
@@ -185,17 +198,22 @@ impl Session {
             instance_arn: self.registration.instance_arn.clone(),
             instance_id: self.registration.instance_id.clone(),
         });
-        if let Err(end) = self.send(&registered).await {
+        if let Err(end) = self.send(registered).await {
             return end;
         }
         // Everything the agent has not acknowledged, from earlier sessions or gateways.
         if let Err(end) = self.deliver().await {
             return end;
         }
-        match self.serve_frames().await {
+        let end = match self.serve_frames().await {
             Ok(()) => End::silent("stopped"),
             Err(end) => end,
+        };
+        if end.tell_agent && self.ack_owed.is_some() {
+            // The link still works: spare the agent resending what is recorded.
+            let _ = self.send_frames(Vec::new()).await;
         }
+        end
     }
 
     async fn serve_frames(&mut self) -> Result<(), End> {
@@ -205,6 +223,7 @@ impl Session {
         let mut shutdown = self.shared.shutdown.subscribe();
         loop {
             let idle_deadline = self.last_seen + timeout;
+            let ack_deadline = self.ack_owed.map(|(_, deadline)| deadline);
             tokio::select! {
                 () = stopping(&mut shutdown) => {
                     return Err(End::tell("gateway shutting down"));
@@ -232,8 +251,9 @@ impl Session {
                     let probe = GatewayFrame::HeartbeatMessage(HeartbeatMessage {
                         message_id: Uuid::new_v4().to_string(),
                     });
-                    self.send(&probe).await?;
+                    self.send(probe).await?;
                 }
+                () = sleep_until_some(ack_deadline) => self.send_frames(Vec::new()).await?,
                 () = tokio::time::sleep_until(idle_deadline) => {
                     warn!(?timeout, "agent silent for the heartbeat timeout");
                     return Err(End::tell(format!("heartbeat timeout: nothing received for {timeout:?}")));
@@ -279,8 +299,9 @@ impl Session {
         self.send_payloads(messages).await
     }
 
-    /// Records a report, then acknowledges it. A report that cannot be recorded ends the
-    /// session unacknowledged: the agent sends it again after reconnecting.
+    /// Records a report, then owes its acknowledgement (see the [module docs](self)). A report
+    /// that cannot be recorded ends the session unacknowledged: the agent sends it again after
+    /// reconnecting.
     async fn report(&mut self, change: TaskStateChange) -> Result<(), End> {
         let span = info_span!(
             "task_report",
@@ -309,8 +330,8 @@ impl Session {
                     ));
                 }
             }
-            let ack = GatewayFrame::TaskStateAck(TaskStateAck { seq: change.seq });
-            self.send(&ack).await
+            self.owe_ack(change.seq);
+            Ok(())
         }
         .instrument(span)
         .await
@@ -351,7 +372,7 @@ impl Session {
     }
 
     async fn send_payloads(&mut self, messages: Vec<PayloadMessage>) -> Result<(), End> {
-        for message in messages {
+        for message in &messages {
             for task in &message.tasks {
                 info!(
                     task = log_task_id(&task.arn),
@@ -360,16 +381,46 @@ impl Session {
                     "task sent to the agent"
                 );
             }
-            self.send(&GatewayFrame::PayloadMessage(message)).await?;
         }
-        Ok(())
+        let frames = messages
+            .into_iter()
+            .map(GatewayFrame::PayloadMessage)
+            .collect();
+        self.send_frames(frames).await
     }
 
-    async fn send(&mut self, frame: &GatewayFrame) -> Result<(), End> {
-        self.link.send(frame).await.map_err(|error| {
-            debug!(%error, frame = frame.type_name(), "send failed");
+    /// Acknowledges report `seq` (and every one before it) with the next frame sent.
+    fn owe_ack(&mut self, seq: u64) {
+        let (owed, _) = self
+            .ack_owed
+            .get_or_insert((seq, Instant::now() + REPORT_ACK_DELAY));
+        *owed = (*owed).max(seq);
+    }
+
+    async fn send(&mut self, frame: GatewayFrame) -> Result<(), End> {
+        self.send_frames(vec![frame]).await
+    }
+
+    /// Sends `frames` in one write, after the report acknowledgement owed, if any.
+    async fn send_frames(&mut self, mut frames: Vec<GatewayFrame>) -> Result<(), End> {
+        if let Some((seq, _)) = self.ack_owed.take() {
+            frames.insert(0, GatewayFrame::TaskStateAck(TaskStateAck { seq }));
+        }
+        if frames.is_empty() {
+            return Ok(());
+        }
+        self.link.send_all(&frames).await.map_err(|error| {
+            debug!(%error, frames = frames.len(), "send failed");
             End::silent(error.to_string())
         })
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -416,6 +416,62 @@ async fn heartbeat_timeout_records_agent_disconnected() {
     gateway.stop().await;
 }
 
+/// Acks are cumulative: reports that arrive together are acknowledged with one frame, which
+/// travels with the next payload when there is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_sent_together_are_acknowledged_together() {
+    const REPORTS: u64 = 10;
+    let harness = Harness::sqlite().await;
+    let gateway = harness.start().await;
+    let mut agent = FakeAgent::connect(&gateway.url()).await;
+    let id = agent.register("default", None).await.instance_id;
+    agent.send(state_report(Vec::new())).await;
+    let task = harness.place_task("default", &id).await;
+    let payload = agent.recv_payload().await;
+    agent.send(ack(&payload.message_id)).await;
+
+    for seq in 1..=REPORTS {
+        agent
+            .send(AgentFrame::TaskStateChange(running_change(
+                "default", &task, seq,
+            )))
+            .await;
+    }
+    let mut acks = Vec::new();
+    while acks.last() != Some(&REPORTS) {
+        match agent.recv().await {
+            Some(GatewayFrame::TaskStateAck(TaskStateAck { seq })) => acks.push(seq),
+            other => panic!("expected TaskStateAck, got {other:?}"),
+        }
+    }
+    // One ack, or a few if recording the reports outlasted the ack delay; never one each.
+    assert!(acks.len() < REPORTS as usize, "acks: {acks:?}");
+    assert!(acks.is_sorted(), "acks: {acks:?}");
+
+    // An ack owed is not lost when a payload goes out (it travels with it, or after it).
+    agent
+        .send(AgentFrame::TaskStateChange(running_change(
+            "default",
+            &task,
+            REPORTS + 1,
+        )))
+        .await;
+    let next = harness.place_task("default", &id).await;
+    let (mut acked, mut payload) = (None, None);
+    while acked.is_none() || payload.is_none() {
+        match agent.recv().await {
+            Some(GatewayFrame::TaskStateAck(ack)) => acked = Some(ack.seq),
+            Some(GatewayFrame::PayloadMessage(message)) => payload = Some(message),
+            other => panic!("expected an ack and a payload, got {other:?}"),
+        }
+    }
+    assert_eq!(acked, Some(REPORTS + 1));
+    let payload = payload.unwrap();
+    assert_eq!(payload.tasks[0].arn, task_arn("default", &next));
+    agent.close().await;
+    gateway.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_left_unacknowledged_is_sent_again_in_the_same_session() {
     let harness = Harness::sqlite().await;

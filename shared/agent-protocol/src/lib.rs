@@ -17,7 +17,8 @@
 //! is running so the gateway can reconcile after reconnects. From then on the gateway sends
 //! `PayloadMessage`s (acknowledged by `Ack`) and `HeartbeatMessage`s (acknowledged by
 //! `HeartbeatAck`); the agent sends a `TaskStateChange` for every change it observes, numbered by
-//! `seq`, and the gateway acknowledges each with `TaskStateAck` once the change is durably recorded.
+//! `seq`, and the gateway acknowledges them with `TaskStateAck` once recorded durably. Acks are
+//! cumulative (`seq` covers every earlier report), so one ack may answer several reports.
 //! The agent keeps unacknowledged changes and sends them again after a reconnect; the gateway drops
 //! any `seq` it has already recorded for that instance.
 //!

@@ -1,6 +1,7 @@
 //! Appending events: conditional, idempotent, and atomic in batches.
 
 use async_nats::HeaderMap;
+use async_nats::header::HeaderName;
 use async_nats::header::{
     NATS_BATCH_COMMIT, NATS_BATCH_ID, NATS_BATCH_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
     NATS_MESSAGE_ID,
@@ -67,15 +68,16 @@ impl Append {
             .meta
             .to_headers(self.event.event_type(), self.event.version())
         {
-            headers.insert(name, value.as_str());
+            // A static name and an owned value: nothing copied or allocated again (a `&str`
+            // name or value is copied).
+            headers.insert(HeaderName::from_static(name), value);
         }
         match self.expect {
             Expect::Any => {}
             Expect::New => headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0"),
-            Expect::Version(sequence) => headers.insert(
-                NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-                sequence.to_string().as_str(),
-            ),
+            Expect::Version(sequence) => {
+                headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, sequence.to_string())
+            }
         }
         if let Some(key) = self
             .idempotency_key

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use async_nats::header::HeaderName;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use berth_events::{Aggregate, Event, EventMeta, headers};
 use futures::{Stream, StreamExt};
@@ -98,11 +99,12 @@ fn decode(message: async_nats::jetstream::Message) -> Result<RecordedEvent, LogE
     };
     let aggregate =
         Aggregate::from_subject(message.subject.as_str()).map_err(|e| malformed(&e.to_string()))?;
-    let header = |name: &str| {
+    // Looked up by static name: a `&str` name is copied into a new one at every lookup.
+    let header = |name: &'static str| {
         message
             .headers
             .as_ref()
-            .and_then(|h| h.get(name))
+            .and_then(|h| h.get(HeaderName::from_static(name)))
             .map(|v| v.as_str())
     };
     let meta = EventMeta::from_headers(header).ok_or_else(|| malformed("no Berth envelope"))?;

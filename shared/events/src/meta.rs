@@ -95,7 +95,7 @@ impl EventMeta {
 
     /// Reads the envelope back from headers; `None` when a required field is missing
     /// or malformed (the message was not written by Berth).
-    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+    pub fn from_headers<'a>(header: impl Fn(&'static str) -> Option<&'a str>) -> Option<Self> {
         let parse_uuid = |name| header(name).and_then(|v| Uuid::parse_str(v).ok());
         let trace_context = [headers::TRACEPARENT, headers::TRACESTATE]
             .into_iter()

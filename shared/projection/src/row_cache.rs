@@ -51,9 +51,12 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
 
     /// The batch's transaction committed: its rows are what the database holds now.
     pub fn commit(&mut self) {
-        for (key, row) in std::mem::take(&mut self.staged) {
+        for (key, row) in self.staged.drain(..) {
             if self.recent.len() >= self.capacity {
-                self.old = std::mem::take(&mut self.recent);
+                // The old generation's table becomes the new recent one, emptied: its
+                // allocation is reused instead of a new table growing from nothing.
+                std::mem::swap(&mut self.recent, &mut self.old);
+                self.recent.clear();
             }
             self.old.remove(&key);
             self.recent.insert(key, row);

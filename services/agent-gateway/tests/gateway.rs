@@ -334,6 +334,11 @@ async fn delivery_scenario(harness: Harness) {
         [task_arn("default", &second)],
         "only the unacknowledged task"
     );
+    // Read back from the read model, the payload is whole: definition, overrides, ports.
+    let app = &payload.tasks[0].containers[0];
+    assert_eq!(app.image, "busybox:1.36");
+    assert_eq!(app.environment.get("B").map(String::as_str), Some("2"));
+    assert_eq!(app.port_mappings[0].host_port, 32768);
     agent.send(ack(&payload.message_id)).await;
     agent
         .send(state_report(vec![

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::clusters::{self, ClusterBatch};
 use super::deliveries;
 use super::instances::{self, INACTIVE, InstanceBatch};
-use super::tasks::{self, STOPPED, TaskBatch, TaskRow};
+use super::tasks::{self, DefinitionBatch, STOPPED, TaskBatch, TaskRow};
 
 /// What a committed batch means for the agents: per instance, the tasks placed or stopped that
 /// its agent must be handed (the rows as the batch left them), and the instances deregistered
@@ -49,6 +49,8 @@ pub struct AgentGatewayProjection {
     /// Task rows this projection wrote (it is `ag_tasks`' only writer): the next batch
     /// touching them skips reading them back.
     cached_tasks: RowCache<String, TaskRow>,
+    /// Task definition revisions already in `ag_task_definitions`.
+    known_definitions: RowCache<(String, u32), ()>,
 }
 
 /// Task rows per cache generation: live, a task's events lie milliseconds apart, so the rows
@@ -60,6 +62,7 @@ impl AgentGatewayProjection {
         Self {
             notices,
             cached_tasks: RowCache::new(CACHED_TASKS),
+            known_definitions: RowCache::new(CACHED_TASKS),
         }
     }
 }
@@ -97,10 +100,12 @@ impl Projection for AgentGatewayProjection {
     ) -> Result<(), ProjectionError> {
         // What an earlier batch staged is committed by now, or never will be.
         self.cached_tasks.abandon();
+        self.known_definitions.abandon();
         let keys = TouchedKeys::of(events);
         let mut clusters = ClusterBatch::load(connection, &keys.clusters).await?;
         let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
         let mut tasks = TaskBatch::load(connection, &keys.tasks, &mut self.cached_tasks).await?;
+        let mut definitions = DefinitionBatch::default();
         let mut notice = Notice::default();
         // Tasks placed or stopped in this batch: candidates for delivery.
         let mut placed_or_stopped = BTreeSet::new();
@@ -135,6 +140,7 @@ impl Projection for AgentGatewayProjection {
                     let row = tasks.touch(cluster, id, sequence);
                     match event {
                         Event::TaskRequested(requested) => {
+                            definitions.requested(requested);
                             let correlation = recorded
                                 .meta
                                 .correlation_id
@@ -179,6 +185,9 @@ impl Projection for AgentGatewayProjection {
         }
         clusters.save(connection).await?;
         instances.save(connection).await?;
+        definitions
+            .save(connection, &mut self.known_definitions)
+            .await?;
         tasks.save(connection, &mut self.cached_tasks).await?;
         if let Some(last) = events.last() {
             notice.sequence = last.sequence;
@@ -192,6 +201,7 @@ impl Projection for AgentGatewayProjection {
 
     fn committed(&mut self) {
         self.cached_tasks.commit();
+        self.known_definitions.commit();
     }
 }
 

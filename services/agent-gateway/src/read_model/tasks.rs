@@ -1,6 +1,6 @@
 //! Tasks: everything needed to hand a task to its agent, and to judge what an agent reports.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use berth_agent_protocol::DesiredStatus;
 use berth_events::{PortAssignment, TaskRequested};
@@ -28,9 +28,17 @@ pub(crate) const SCHEMA: &[&str] = &[
     version BIGINT NOT NULL
 )",
     "CREATE INDEX IF NOT EXISTS ag_tasks_instance ON ag_tasks (instance_id)",
+    // Each task definition revision once, rather than in every task's row (a task's row is
+    // written at each of its events).
+    "CREATE TABLE IF NOT EXISTS ag_task_definitions (
+    family KEY_TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (family, revision)
+)",
 ];
 
-pub(crate) const TABLES: &[&str] = &["ag_tasks"];
+pub(crate) const TABLES: &[&str] = &["ag_tasks", "ag_task_definitions"];
 
 pub(crate) const RUNNING: &str = "RUNNING";
 pub(crate) const STOPPED: &str = "STOPPED";
@@ -38,13 +46,57 @@ pub(crate) const STOPPED: &str = "STOPPED";
 /// What the agent needs to run the task: the definition and overrides as requested, and the
 /// host ports the scheduler chose. The documents stay JSON text: the projection loads and saves
 /// a task's row at each of its events, and only building a payload looks inside them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct TaskSpec {
     pub definition: Box<RawValue>,
-    #[serde(default)]
     pub overrides: Option<Box<RawValue>>,
-    #[serde(default)]
     pub ports: Vec<PortAssignment>,
+}
+
+/// A [`TaskSpec`] as `ag_tasks.spec` holds it: without the definition, which
+/// `ag_task_definitions` holds once per revision.
+#[derive(Serialize)]
+struct StoredSpec<'a> {
+    overrides: Option<&'a RawValue>,
+    ports: &'a [PortAssignment],
+}
+
+/// `ag_tasks.spec` as read: rows written before `ag_task_definitions` existed hold the
+/// definition themselves.
+#[derive(Deserialize)]
+struct LoadedSpec {
+    #[serde(default)]
+    definition: Option<Box<RawValue>>,
+    #[serde(default)]
+    overrides: Option<Box<RawValue>>,
+    #[serde(default)]
+    ports: Vec<PortAssignment>,
+}
+
+impl TaskSpec {
+    fn stored(&self) -> String {
+        let stored = StoredSpec {
+            overrides: self.overrides.as_deref(),
+            ports: &self.ports,
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// The spec of a row: its `spec` column, and the definition joined from
+    /// `ag_task_definitions`.
+    fn loaded(spec: &str, definition: Option<String>) -> Result<Self, serde_json::Error> {
+        let loaded: LoadedSpec = serde_json::from_str(spec)?;
+        let definition = match (loaded.definition, definition) {
+            (Some(inline), _) => inline,
+            (None, Some(text)) => RawValue::from_string(text)?,
+            (None, None) => RawValue::NULL.to_owned(),
+        };
+        Ok(Self {
+            definition,
+            overrides: loaded.overrides,
+            ports: loaded.ports,
+        })
+    }
 }
 
 impl PartialEq for TaskSpec {
@@ -137,8 +189,9 @@ impl TaskRow {
 
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         let spec: Option<String> = row.try_get("spec")?;
+        let definition: Option<String> = row.try_get("definition")?;
         let spec = spec
-            .map(|text| serde_json::from_str::<TaskSpec>(&text))
+            .map(|text| TaskSpec::loaded(&text, definition))
             .transpose()
             .map_err(|e| sqlx::Error::ColumnDecode {
                 index: "spec".to_owned(),
@@ -175,10 +228,13 @@ const COLUMNS: &[Column] = &[
     BigInt("version"),
 ];
 
-/// What a [`TaskRow`] is read from: the task with its acknowledgement.
+/// What a [`TaskRow`] is read from: the task with its definition and acknowledgement.
 const SELECT_ROWS: &str = "SELECT t.id, t.cluster, t.instance_id, t.family, t.revision, t.spec, \
                            t.desired, t.stop_reason, t.last_status, t.correlation, t.version, \
-                           d.acked FROM ag_tasks t LEFT JOIN ag_deliveries d ON d.task_id = t.id";
+                           td.definition, d.acked FROM ag_tasks t \
+                           LEFT JOIN ag_task_definitions td \
+                           ON td.family = t.family AND td.revision = t.revision \
+                           LEFT JOIN ag_deliveries d ON d.task_id = t.id";
 
 /// The tasks one projection batch touches.
 #[derive(Default)]
@@ -245,10 +301,7 @@ impl TaskBatch {
     ) -> Result<(), sqlx::Error> {
         let mut rows = Rows::new();
         for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
-            let spec = row
-                .spec
-                .as_ref()
-                .map(|spec| serde_json::to_string(spec).unwrap_or_default());
+            let spec = row.spec.as_ref().map(TaskSpec::stored);
             rows.push([
                 (&row.id).into(),
                 (&row.cluster).into(),
@@ -278,6 +331,50 @@ impl TaskBatch {
         drop(rows);
         for (id, task) in self.rows {
             cache.stage(id, task);
+        }
+        Ok(())
+    }
+}
+
+/// The task definition revisions a batch's requests carry, for `ag_task_definitions`.
+#[derive(Default)]
+pub(crate) struct DefinitionBatch<'a> {
+    requested: BTreeMap<(&'a str, u32), &'a str>,
+}
+
+impl<'a> DefinitionBatch<'a> {
+    pub fn requested(&mut self, event: &'a TaskRequested) {
+        self.requested
+            .entry((event.family.as_str(), event.revision))
+            .or_insert(event.definition.as_str());
+    }
+
+    /// Writes the revisions `known` does not hold (an earlier batch wrote those), and leaves
+    /// them all to `known`, which holds them once the transaction commits.
+    pub async fn save(
+        self,
+        connection: &mut AnyConnection,
+        known: &mut RowCache<(String, u32), ()>,
+    ) -> Result<(), sqlx::Error> {
+        let mut rows = Rows::new();
+        let mut keys = Vec::with_capacity(self.requested.len());
+        for ((family, revision), definition) in self.requested {
+            let key = (family.to_owned(), revision);
+            if known.take(&key).is_none() {
+                rows.push([family.into(), revision.into(), definition.into()]);
+            }
+            keys.push(key);
+        }
+        bulk_upsert(
+            connection,
+            "ag_task_definitions",
+            &[Text("family"), BigInt("revision"), Text("definition")],
+            "(family, revision) DO NOTHING",
+            &rows,
+        )
+        .await?;
+        for key in keys {
+            known.stage(key, ());
         }
         Ok(())
     }
@@ -340,4 +437,29 @@ pub(crate) async fn wanted_on(
     .fetch_all(pool)
     .await?;
     rows.iter().map(TaskRow::from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_is_stored_without_its_definition_and_loaded_with_it() {
+        let spec = TaskSpec {
+            definition: RawValue::from_string(r#"{"family":"web"}"#.into()).unwrap(),
+            overrides: Some(RawValue::from_string(r#"{"cpu":"256"}"#.into()).unwrap()),
+            ports: Vec::new(),
+        };
+        let stored = spec.stored();
+        assert!(!stored.contains("family"), "{stored}");
+        let loaded = TaskSpec::loaded(&stored, Some(r#"{"family":"web"}"#.into())).unwrap();
+        assert_eq!(loaded, spec);
+    }
+
+    #[test]
+    fn a_row_written_with_its_definition_inline_still_loads() {
+        let older = r#"{"definition":{"family":"old"},"overrides":null,"ports":[]}"#;
+        let loaded = TaskSpec::loaded(older, None).unwrap();
+        assert_eq!(loaded.definition.get(), r#"{"family":"old"}"#);
+    }
 }

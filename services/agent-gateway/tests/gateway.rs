@@ -421,6 +421,87 @@ async fn heartbeat_timeout_records_agent_disconnected() {
     gateway.stop().await;
 }
 
+/// A task row written before `ag_task_definitions` existed holds its definition inline: it
+/// still loads, and writing it again puts the definition in that table, so it is never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
+    let harness = Harness::sqlite().await;
+    let gateway = harness.start().await;
+    let mut agent = FakeAgent::connect(&gateway.url()).await;
+    let id = agent.register("default", None).await.instance_id;
+    agent.send(state_report(Vec::new())).await;
+    let task = harness.place_task("default", &id).await;
+    let payload = agent.recv_payload().await;
+    agent.send(ack(&payload.message_id)).await;
+    gateway.stop().await;
+    agent.close().await;
+
+    // Make the row what an older gateway wrote: the definition inside the spec, no table row.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&harness.read_model_url)
+        .await
+        .unwrap();
+    let (spec, definition): (String, String) = sqlx::query_as(
+        "SELECT t.spec, td.definition FROM ag_tasks t JOIN ag_task_definitions td \
+         ON td.family = t.family AND td.revision = t.revision WHERE t.id = $1",
+    )
+    .bind(&task)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    spec["definition"] = serde_json::from_str(&definition).unwrap();
+    sqlx::query("UPDATE ag_tasks SET spec = $1 WHERE id = $2")
+        .bind(spec.to_string())
+        .bind(&task)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM ag_task_definitions")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    // The agent reports the task: the gateway writes its row again.
+    let gateway = harness.start().await;
+    let mut agent = FakeAgent::connect(&gateway.url()).await;
+    agent.register("default", Some(&id)).await;
+    agent
+        .send(AgentFrame::TaskStateChange(running_change(
+            "default", &task, 1,
+        )))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT last_status FROM ag_tasks WHERE id = $1")
+                .bind(&task)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        if status.as_deref() == Some("RUNNING") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "report not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (spec, stored): (String, Option<String>) = sqlx::query_as(
+        "SELECT t.spec, td.definition FROM ag_tasks t LEFT JOIN ag_task_definitions td \
+         ON td.family = t.family AND td.revision = t.revision WHERE t.id = $1",
+    )
+    .bind(&task)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(!spec.contains("containerDefinitions"), "{spec}");
+    assert_eq!(
+        stored.map(|text| serde_json::from_str::<serde_json::Value>(&text).unwrap()),
+        Some(serde_json::from_str(&definition).unwrap())
+    );
+    agent.close().await;
+    gateway.stop().await;
+}
+
 /// Acks are cumulative: reports that arrive together are acknowledged with one frame, which
 /// travels with the next payload when there is one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,7 +105,6 @@ impl Projection for AgentGatewayProjection {
         let mut clusters = ClusterBatch::load(connection, &keys.clusters).await?;
         let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
         let mut tasks = TaskBatch::load(connection, &keys.tasks, &mut self.cached_tasks).await?;
-        let mut definitions = DefinitionBatch::default();
         let mut notice = Notice::default();
         // Tasks placed or stopped in this batch: candidates for delivery.
         let mut placed_or_stopped = BTreeSet::new();
@@ -140,7 +139,6 @@ impl Projection for AgentGatewayProjection {
                     let row = tasks.touch(cluster, id, sequence);
                     match event {
                         Event::TaskRequested(requested) => {
-                            definitions.requested(requested);
                             let correlation = recorded
                                 .meta
                                 .correlation_id
@@ -185,7 +183,7 @@ impl Projection for AgentGatewayProjection {
         }
         clusters.save(connection).await?;
         instances.save(connection).await?;
-        definitions
+        DefinitionBatch::of(tasks.changed())
             .save(connection, &mut self.known_definitions)
             .await?;
         tasks.save(connection, &mut self.cached_tasks).await?;

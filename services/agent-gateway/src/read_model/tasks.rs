@@ -336,17 +336,25 @@ impl TaskBatch {
     }
 }
 
-/// The task definition revisions a batch's requests carry, for `ag_task_definitions`.
-#[derive(Default)]
+/// The task definition revisions of the task rows a batch writes, for `ag_task_definitions`:
+/// a row is stored without its definition, so the definition must be there. (A row written
+/// before that table existed holds its definition inline, and gets it into the table the
+/// first time it is written again.)
 pub(crate) struct DefinitionBatch<'a> {
-    requested: BTreeMap<(&'a str, u32), &'a str>,
+    definitions: BTreeMap<(&'a str, u32), &'a str>,
 }
 
 impl<'a> DefinitionBatch<'a> {
-    pub fn requested(&mut self, event: &'a TaskRequested) {
-        self.requested
-            .entry((event.family.as_str(), event.revision))
-            .or_insert(event.definition.as_str());
+    pub fn of(rows: impl Iterator<Item = &'a TaskRow>) -> Self {
+        let mut definitions = BTreeMap::new();
+        for row in rows {
+            if let Some(spec) = &row.spec {
+                definitions
+                    .entry((row.family.as_str(), row.revision))
+                    .or_insert(spec.definition.get());
+            }
+        }
+        Self { definitions }
     }
 
     /// Writes the revisions `known` does not hold (an earlier batch wrote those), and leaves
@@ -357,8 +365,8 @@ impl<'a> DefinitionBatch<'a> {
         known: &mut RowCache<(String, u32), ()>,
     ) -> Result<(), sqlx::Error> {
         let mut rows = Rows::new();
-        let mut keys = Vec::with_capacity(self.requested.len());
-        for ((family, revision), definition) in self.requested {
+        let mut keys = Vec::with_capacity(self.definitions.len());
+        for ((family, revision), definition) in self.definitions {
             let key = (family.to_owned(), revision);
             if known.take(&key).is_none() {
                 rows.push([family.into(), revision.into(), definition.into()]);

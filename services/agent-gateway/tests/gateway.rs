@@ -421,11 +421,9 @@ async fn heartbeat_timeout_records_agent_disconnected() {
     gateway.stop().await;
 }
 
-/// A task row written before `ag_task_definitions` existed holds its definition inline: it
-/// still loads, and writing it again puts the definition in that table, so it is never lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
-    let harness = Harness::sqlite().await;
+/// A gateway with one registered agent that has been handed a task and acknowledged it:
+/// the gateway, the agent, its instance id and the task id.
+async fn agent_with_a_task(harness: &Harness) -> (RunningGateway, FakeAgent, String, String) {
     let gateway = harness.start().await;
     let mut agent = FakeAgent::connect(&gateway.url()).await;
     let id = agent.register("default", None).await.instance_id;
@@ -433,6 +431,27 @@ async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
     let task = harness.place_task("default", &id).await;
     let payload = agent.recv_payload().await;
     agent.send(ack(&payload.message_id)).await;
+    (gateway, agent, id, task)
+}
+
+/// A task's `ag_tasks.spec` and its definition from `ag_task_definitions`, if there.
+async fn stored_spec(db: &sqlx::AnyPool, task: &str) -> (String, Option<String>) {
+    sqlx::query_as(
+        "SELECT t.spec, td.definition FROM ag_tasks t LEFT JOIN ag_task_definitions td \
+         ON td.family = t.family AND td.revision = t.revision WHERE t.id = $1",
+    )
+    .bind(task)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// A task row written before `ag_task_definitions` existed holds its definition inline: it
+/// still loads, and writing it again puts the definition in that table, so it is never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
+    let harness = Harness::sqlite().await;
+    let (gateway, agent, id, task) = agent_with_a_task(&harness).await;
     gateway.stop().await;
     agent.close().await;
 
@@ -441,14 +460,8 @@ async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
     let db = sqlx::AnyPool::connect(&harness.read_model_url)
         .await
         .unwrap();
-    let (spec, definition): (String, String) = sqlx::query_as(
-        "SELECT t.spec, td.definition FROM ag_tasks t JOIN ag_task_definitions td \
-         ON td.family = t.family AND td.revision = t.revision WHERE t.id = $1",
-    )
-    .bind(&task)
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    let (spec, definition) = stored_spec(&db, &task).await;
+    let definition = definition.expect("the definition in its table");
     let mut spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     spec["definition"] = serde_json::from_str(&definition).unwrap();
     sqlx::query("UPDATE ag_tasks SET spec = $1 WHERE id = $2")
@@ -485,14 +498,7 @@ async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
         assert!(tokio::time::Instant::now() < deadline, "report not applied");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (spec, stored): (String, Option<String>) = sqlx::query_as(
-        "SELECT t.spec, td.definition FROM ag_tasks t LEFT JOIN ag_task_definitions td \
-         ON td.family = t.family AND td.revision = t.revision WHERE t.id = $1",
-    )
-    .bind(&task)
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    let (spec, stored) = stored_spec(&db, &task).await;
     assert!(!spec.contains("containerDefinitions"), "{spec}");
     assert_eq!(
         stored.map(|text| serde_json::from_str::<serde_json::Value>(&text).unwrap()),
@@ -508,13 +514,7 @@ async fn a_task_row_with_its_definition_inline_keeps_it_when_written_again() {
 async fn reports_sent_together_are_acknowledged_together() {
     const REPORTS: u64 = 10;
     let harness = Harness::sqlite().await;
-    let gateway = harness.start().await;
-    let mut agent = FakeAgent::connect(&gateway.url()).await;
-    let id = agent.register("default", None).await.instance_id;
-    agent.send(state_report(Vec::new())).await;
-    let task = harness.place_task("default", &id).await;
-    let payload = agent.recv_payload().await;
-    agent.send(ack(&payload.message_id)).await;
+    let (gateway, mut agent, id, task) = agent_with_a_task(&harness).await;
 
     for seq in 1..=REPORTS {
         agent

@@ -44,9 +44,30 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
         self.recent.remove(key).or_else(|| self.old.remove(key))
     }
 
+    /// Takes the committed rows of `keys` out of the cache, for the batch to change; returns
+    /// them, and the keys the cache does not hold (to be read from the database).
+    pub fn take_many(&mut self, keys: impl IntoIterator<Item = K>) -> (HashMap<K, R>, Vec<K>) {
+        let mut rows = HashMap::new();
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.take(&key) {
+                Some(row) => {
+                    rows.insert(key, row);
+                }
+                None => missing.push(key),
+            }
+        }
+        (rows, missing)
+    }
+
     /// A row as the batch in flight leaves it.
     pub fn stage(&mut self, key: K, row: R) {
         self.staged.push((key, row));
+    }
+
+    /// Every row of a batch, as it leaves them.
+    pub fn stage_all(&mut self, rows: impl IntoIterator<Item = (K, R)>) {
+        self.staged.extend(rows);
     }
 
     /// The batch's transaction committed: its rows are what the database holds now.
@@ -99,6 +120,17 @@ mod tests {
             None,
             "an abandoned batch's rows are dropped"
         );
+    }
+
+    #[test]
+    fn take_many_splits_cached_rows_from_keys_to_read() {
+        let mut cache = RowCache::new(8);
+        cache.stage_all([("a", 1), ("b", 2)]);
+        cache.commit();
+        let (rows, missing) = cache.take_many(["a", "c", "b"]);
+        assert_eq!(rows, HashMap::from([("a", 1), ("b", 2)]));
+        assert_eq!(missing, ["c"]);
+        assert!(cache.is_empty(), "taken rows belong to the batch");
     }
 
     #[test]

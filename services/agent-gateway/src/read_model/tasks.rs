@@ -250,16 +250,11 @@ impl TaskBatch {
         ids: &[String],
         cache: &mut RowCache<String, TaskRow>,
     ) -> Result<Self, sqlx::Error> {
-        let mut batch = Self::default();
-        let mut missing = Vec::new();
-        for id in ids {
-            match cache.take(id) {
-                Some(task) => {
-                    batch.rows.insert(id.clone(), task);
-                }
-                None => missing.push(id.clone()),
-            }
-        }
+        let (rows, missing) = cache.take_many(ids.iter().cloned());
+        let mut batch = Self {
+            rows,
+            ..Self::default()
+        };
         if !missing.is_empty() {
             let rows = fetch_by_ids(connection, SELECT_ROWS, "t.id", &missing).await?;
             for row in &rows {
@@ -329,9 +324,7 @@ impl TaskBatch {
         )
         .await?;
         drop(rows);
-        for (id, task) in self.rows {
-            cache.stage(id, task);
-        }
+        cache.stage_all(self.rows);
         Ok(())
     }
 }

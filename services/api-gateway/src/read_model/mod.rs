@@ -3,8 +3,9 @@
 //! One projection ([`GatewayProjection`]) folds the log into one table per entity.
 //! Each batch is applied in three steps: load every row the batch touches in bulk
 //! (from the projection's [`RowCache`] where it holds them), fold the events into
-//! those rows in memory, write the changed rows back with multi-row upserts. A batch of thousands of events costs a handful of statements,
-//! which is what makes replaying the whole log fast.
+//! those rows in memory, write the changed rows back with multi-row upserts. A batch
+//! of thousands of events costs a handful of statements, which is what makes
+//! replaying the whole log fast.
 
 mod clusters;
 mod container_instances;
@@ -73,16 +74,7 @@ impl<R: TableRow> RowBatch<R> {
         keys: impl IntoIterator<Item = R::Key>,
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<Self, sqlx::Error> {
-        let mut rows = HashMap::new();
-        let mut missing = Vec::new();
-        for key in keys {
-            match cache.take(&key) {
-                Some(row) => {
-                    rows.insert(key, row);
-                }
-                None => missing.push(key),
-            }
-        }
+        let (mut rows, missing) = cache.take_many(keys);
         if !missing.is_empty() {
             let mut key_rows = Rows::new();
             for key in &missing {
@@ -136,9 +128,7 @@ impl<R: TableRow> RowBatch<R> {
         }
         bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await?;
         drop(values);
-        for (key, row) in self.rows {
-            cache.stage(key, row);
-        }
+        cache.stage_all(self.rows);
         Ok(())
     }
 }

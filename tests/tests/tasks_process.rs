@@ -293,30 +293,39 @@ async fn a_retried_run_task_runs_nothing_twice() {
     let ecs = berth.ecs();
     wait_for_instances(&ecs, "default", 1).await;
     register(&ecs, "once", shell("main", "sleep 60", 8)).await;
-    let run = |token: &'static str| {
+    let run = |token: &'static str, count: i32| {
         ecs.run_task()
             .task_definition("once")
-            .count(3)
+            .count(count)
             .client_token(token)
             .send()
     };
 
     // Two attempts at once: the second arrives before the first's tasks are in the
     // read model, so the log's duplicate window must catch it.
-    let (first, racing) = tokio::join!(run("token-a"), run("token-a"));
+    let (first, racing) = tokio::join!(run("token-a", 3), run("token-a", 3));
     let first = task_ids(&first.unwrap());
     assert_eq!(first.len(), 3);
     assert_eq!(task_ids(&racing.unwrap()), first);
     // A later retry: answered from the read model.
-    assert_eq!(task_ids(&run("token-a").await.unwrap()), first);
+    assert_eq!(task_ids(&run("token-a", 3).await.unwrap()), first);
 
     // Another token is another request. Task ids are time-ordered, so the read
     // models append new tasks at the end of their indexes.
-    let second = task_ids(&run("token-b").await.unwrap());
+    let second = task_ids(&run("token-b", 3).await.unwrap());
     assert_eq!(second.len(), 3);
     assert!(first.iter().all(|id| second.iter().all(|later| later > id)));
 
+    // A retry that finds only part of its request in the read model (a first
+    // attempt still being projected, or one that failed part way, made here by a
+    // first attempt of one task) ends with all the tasks it asks for, the ones
+    // found among them.
+    let partial = task_ids(&run("token-c", 1).await.unwrap());
+    let completed = task_ids(&run("token-c", 3).await.unwrap());
+    assert_eq!(completed.len(), 3);
+    assert!(completed.contains(&partial[0]));
+
     let listed = ecs.list_tasks().family("once").send().await.unwrap();
-    assert_eq!(listed.task_arns().len(), 6);
+    assert_eq!(listed.task_arns().len(), 9);
     berth.stop().await;
 }

@@ -290,16 +290,22 @@ async fn submit(
     let mut waiting = PlacementWait::new(request_key.clone(), targets.len());
     if client_token.is_some() {
         // A retry after the first attempt's tasks reached the read model finds them
-        // here: it answers with them and appends nothing.
+        // here: with all of them there, it answers with them and appends nothing.
         waiting.read(gateway).await?;
     }
-    if !waiting.rows.is_empty() {
-        waiting.expected = waiting.rows.len();
+    let known = waiting.rows.len();
+    if known > 0 && known >= targets.len() {
+        waiting.expected = known;
         return answer(caller, waiting.until_decided(gateway, decided).await?);
     }
+    // Only some found: the first attempt is still being projected (its other
+    // tasks are duplicates in the log's window, below) or it failed part way (the
+    // tasks it left out are appended now). Either way the request ends with as
+    // many tasks as it asked for.
     let appends: Vec<Append> = targets
         .into_iter()
         .enumerate()
+        .skip(known)
         .map(|(index, target_instances)| {
             let mut event = spec.event.clone();
             event.target_instances = target_instances;

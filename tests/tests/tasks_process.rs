@@ -301,8 +301,8 @@ async fn a_retried_run_task_runs_nothing_twice() {
             .send()
     };
 
-    // Two attempts at once: the second arrives before the first's tasks are in the
-    // read model, so the log's duplicate window must catch it.
+    // Two attempts at once: the second arrives before all of the first's tasks are
+    // in the read model, so the log's duplicate window must catch it.
     let (first, racing) = tokio::join!(run("token-a", 3), run("token-a", 3));
     let first = task_ids(&first.unwrap());
     assert_eq!(first.len(), 3);

@@ -1,10 +1,9 @@
 //! Appending events: conditional, idempotent, and atomic in batches.
 
 use async_nats::HeaderMap;
-use async_nats::header::HeaderName;
 use async_nats::header::{
-    NATS_BATCH_COMMIT, NATS_BATCH_ID, NATS_BATCH_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-    NATS_MESSAGE_ID,
+    HeaderName, NATS_BATCH_COMMIT, NATS_BATCH_ID, NATS_BATCH_SEQUENCE,
+    NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID,
 };
 use async_nats::jetstream::context::PublishErrorKind;
 use berth_events::{Aggregate, Event, EventMeta};

@@ -293,8 +293,9 @@ async fn submit(
         // here: with all of them there, it answers with them and appends nothing.
         waiting.read(gateway).await?;
     }
+    // (A request has at least one task, so nothing found never counts as all.)
     let known = waiting.rows.len();
-    if known > 0 && known >= targets.len() {
+    if known >= targets.len() {
         waiting.expected = known;
         return answer(caller, waiting.until_decided(gateway, decided).await?);
     }

@@ -11,7 +11,7 @@ use tracing::debug;
 
 use crate::arn::ArnContext;
 use crate::error::{ApiResult, GatewayError};
-use crate::read_model::DecidedRequests;
+use crate::read_model::{Catalog, CatalogVersion, DecidedRequests};
 
 /// How long a command waits for the read model to show its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -29,6 +29,7 @@ struct Inner {
     read_model: ReadModel,
     projection: ProjectionHandle,
     decided: DecidedRequests,
+    catalog: Catalog,
     account_id: String,
 }
 
@@ -68,6 +69,7 @@ impl Gateway {
         read_model: ReadModel,
         projection: ProjectionHandle,
         decided: DecidedRequests,
+        catalog: CatalogVersion,
         account_id: String,
     ) -> Self {
         Self {
@@ -76,6 +78,7 @@ impl Gateway {
                 read_model,
                 projection,
                 decided,
+                catalog: Catalog::new(catalog),
                 account_id,
             }),
         }
@@ -92,6 +95,12 @@ impl Gateway {
     /// Announcements of RunTask requests the scheduler decided.
     pub fn decided_requests(&self) -> &DecidedRequests {
         &self.inner.decided
+    }
+
+    /// Clusters, task definitions and instance registrations, remembered between
+    /// the projection's commits that change them.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
     }
 
     pub fn log(&self) -> &EventLog {

@@ -54,6 +54,7 @@ impl ApiGateway {
         let read_model = ReadModel::open(&options.read_model_url).await?;
         let projection = GatewayProjection::default();
         let decided = projection.decided_requests();
+        let catalog = projection.catalog_version();
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
@@ -69,6 +70,7 @@ impl ApiGateway {
             read_model,
             runner.handle(),
             decided,
+            catalog,
             options.account_id.clone(),
         );
         Ok(Self { gateway, runner })

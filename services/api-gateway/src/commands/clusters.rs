@@ -247,7 +247,7 @@ async fn change_active_cluster(
 
 /// The cluster if it exists and is ACTIVE, else ClusterNotFoundException.
 pub async fn active_cluster(gateway: &Gateway, name: &str) -> ApiResult<ClusterRow> {
-    match cluster_queries::get(gateway.db(), name).await? {
+    match gateway.catalog().cluster(gateway.db(), name).await? {
         Some(row) if row.is_active() => Ok(row),
         _ => Err(ecs::cluster_not_found().into()),
     }

@@ -94,10 +94,10 @@ pub async fn describe(
 /// or ARN.
 pub async fn find(gateway: &Gateway, reference: &str) -> ApiResult<Option<TaskDefinitionRow>> {
     let (family, revision) = berth_ecs_model::parse_task_definition_ref(reference)?;
-    Ok(match revision {
-        Some(revision) => queries::get(gateway.db(), &family, revision).await?,
-        None => queries::latest_active(gateway.db(), &family).await?,
-    })
+    Ok(gateway
+        .catalog()
+        .task_definition(gateway.db(), reference, &family, revision)
+        .await?)
 }
 
 fn include_tags(include: Option<&[String]>) -> ApiResult<bool> {

@@ -21,8 +21,7 @@ use crate::arn::{self, Resource};
 use crate::error::{ApiResult, GatewayError, ecs};
 use crate::gateway::{Caller, Gateway};
 use crate::read_model::{
-    Decided, PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, instance_queries,
-    task_queries,
+    Decided, PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, task_queries,
 };
 use crate::render;
 
@@ -57,7 +56,11 @@ pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) ->
     if token.is_some_and(|t| t.is_empty() || t.len() > 64) {
         return Err(ecs::invalid_parameter("clientToken must be 1 to 64 characters.").into());
     }
-    if !instance_queries::any_registered(gateway.db(), &cluster).await? {
+    if !gateway
+        .catalog()
+        .any_instance_registered(gateway.db(), &cluster)
+        .await?
+    {
         return Err(
             ecs::invalid_parameter("No Container Instances were found in your cluster.").into(),
         );

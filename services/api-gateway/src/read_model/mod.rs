@@ -7,12 +7,14 @@
 //! of thousands of events costs a handful of statements, which is what makes
 //! replaying the whole log fast.
 
+mod catalog;
 mod clusters;
 mod container_instances;
 mod projection;
 mod task_definitions;
 mod tasks;
 
+pub use catalog::{Catalog, CatalogVersion};
 pub use clusters::{ClusterDoc, ClusterRow};
 pub use container_instances::{InstanceDoc, InstanceRow};
 pub use projection::{Decided, DecidedRequests, GatewayProjection};

@@ -8,11 +8,11 @@ use berth_events::{Aggregate, Event};
 use berth_projection::{Projection, ProjectionError, RowCache};
 use sqlx::AnyConnection;
 
-use super::RowBatch;
 use super::clusters::{self, ClusterRow};
 use super::container_instances::{self, InstanceRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
 use super::tasks::{self, TaskRow};
+use super::{CatalogVersion, RowBatch};
 use crate::arn::{self, Resource};
 
 /// The read model behind every Describe*/List* the gateway answers.
@@ -20,6 +20,10 @@ use crate::arn::{self, Resource};
 pub struct GatewayProjection {
     decided: DecidedRequests,
     cached: CachedRows,
+    catalog: CatalogVersion,
+    /// Whether the batch being applied changes clusters, task definitions or
+    /// container instances: its commit then advances `catalog`.
+    changes_catalog: bool,
 }
 
 /// Rows of clusters, instances and tasks this projection wrote (it is their tables' only
@@ -63,6 +67,11 @@ impl GatewayProjection {
     /// Where RunTask calls learn that the scheduler decided their tasks.
     pub fn decided_requests(&self) -> DecidedRequests {
         self.decided.clone()
+    }
+
+    /// What the gateway's [`super::Catalog`] checks its remembered lookups against.
+    pub fn catalog_version(&self) -> CatalogVersion {
+        self.catalog.clone()
     }
 }
 
@@ -142,6 +151,9 @@ impl Projection for GatewayProjection {
     ) -> Result<(), ProjectionError> {
         // What an earlier batch staged is committed by now, or never will be.
         self.cached.abandon();
+        self.changes_catalog = events
+            .iter()
+            .any(|e| !matches!(e.aggregate, Aggregate::Task { .. }));
         let cached = &mut self.cached;
         let keys = TouchedKeys::of(events);
         let mut clusters = RowBatch::load(connection, keys.clusters, &mut cached.clusters).await?;
@@ -329,6 +341,9 @@ impl Projection for GatewayProjection {
 
     fn committed(&mut self) {
         self.cached.commit();
+        if std::mem::take(&mut self.changes_catalog) {
+            self.catalog.advance();
+        }
     }
 }
 

@@ -314,3 +314,96 @@ async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
     second.abort();
     berth.stop().await;
 }
+
+/// RunTask's checks (the cluster, the task definition, any registered instance) follow
+/// every change right after the call that made it, although RunTask answers them from
+/// memory between changes.
+#[tokio::test]
+async fn run_task_follows_changes_to_clusters_definitions_and_instances() {
+    let berth = Berth::start().await;
+    let ecs = berth.ecs();
+    for cluster in ["catalog", "doomed"] {
+        ecs.create_cluster()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .unwrap();
+    }
+    let register = || {
+        ecs.register_task_definition()
+            .family("memo")
+            .container_definitions(container(8, "sleep 60"))
+            .send()
+    };
+    register().await.unwrap();
+    let run = |cluster: &'static str, definition: &'static str| {
+        ecs.run_task()
+            .cluster(cluster)
+            .task_definition(definition)
+            .send()
+    };
+    let code_of = |result: Result<aws_sdk_ecs::operation::run_task::RunTaskOutput, _>| {
+        berth_e2e::error_code(&result.err().expect("RunTask fails"))
+    };
+
+    // No instance yet: the answer "none registered" is remembered...
+    assert_eq!(
+        code_of(run("catalog", "memo").await).as_deref(),
+        Some("InvalidParameterException")
+    );
+    // ...until one registers.
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = agent(&berth, "catalog", "a", DriverChoice::Sim, dir.path());
+    let instances = wait_for_instances(&ecs, "catalog", 1).await;
+    let definition_of = |run: aws_sdk_ecs::operation::run_task::RunTaskOutput| {
+        assert!(run.failures().is_empty(), "{:?}", run.failures());
+        run.tasks()[0].task_definition_arn().unwrap().to_owned()
+    };
+    assert!(definition_of(run("catalog", "memo").await.unwrap()).ends_with("/memo:1"));
+
+    // The family's latest ACTIVE revision moves with each registration and
+    // deregistration.
+    register().await.unwrap();
+    assert!(definition_of(run("catalog", "memo").await.unwrap()).ends_with("/memo:2"));
+    ecs.deregister_task_definition()
+        .task_definition("memo:2")
+        .send()
+        .await
+        .unwrap();
+    assert!(definition_of(run("catalog", "memo").await.unwrap()).ends_with("/memo:1"));
+    ecs.deregister_task_definition()
+        .task_definition("memo:1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(run("catalog", "memo:1").await).as_deref(),
+        Some("ClientException")
+    );
+
+    // The last instance leaves: nothing is registered again.
+    ecs.deregister_container_instance()
+        .cluster("catalog")
+        .container_instance(&instances[0])
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    register().await.unwrap();
+    assert_eq!(
+        code_of(run("catalog", "memo:3").await).as_deref(),
+        Some("InvalidParameterException")
+    );
+
+    // A cluster remembered as ACTIVE is gone once deleted.
+    assert_eq!(
+        code_of(run("doomed", "memo:3").await).as_deref(),
+        Some("InvalidParameterException")
+    );
+    ecs.delete_cluster().cluster("doomed").send().await.unwrap();
+    assert_eq!(
+        code_of(run("doomed", "memo:3").await).as_deref(),
+        Some("ClusterNotFoundException")
+    );
+    berth.stop().await;
+}

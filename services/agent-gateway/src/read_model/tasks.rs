@@ -241,6 +241,8 @@ const SELECT_ROWS: &str = "SELECT t.id, t.cluster, t.instance_id, t.family, t.re
 pub(crate) struct TaskBatch {
     rows: HashMap<String, TaskRow>,
     dirty: BTreeSet<String>,
+    /// The instance of each row as loaded (`ag_tasks_instance`'s column).
+    loaded_instances: HashMap<String, Option<String>>,
 }
 
 impl TaskBatch {
@@ -262,6 +264,9 @@ impl TaskBatch {
                 batch.rows.insert(task.id.clone(), task);
             }
         }
+        batch.loaded_instances = (batch.rows.iter())
+            .map(|(id, row)| (id.clone(), row.instance_id.clone()))
+            .collect();
         Ok(batch)
     }
 
@@ -294,8 +299,15 @@ impl TaskBatch {
         connection: &mut AnyConnection,
         cache: &mut RowCache<String, TaskRow>,
     ) -> Result<(), sqlx::Error> {
-        let mut rows = Rows::new();
+        // New rows, and rows whose instance changed, are written with every column;
+        // the others keep their entry in `ag_tasks_instance` (SQLite rewrites it whenever
+        // `instance_id` is SET, changed or not, and it sits at a random place).
+        let (mut reindexed, mut kept) = (Rows::new(), Rows::new());
         for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
+            let rows = match self.loaded_instances.get(&row.id) {
+                Some(loaded) if *loaded == row.instance_id => &mut kept,
+                _ => &mut reindexed,
+            };
             let spec = row.spec.as_ref().map(TaskSpec::stored);
             rows.push([
                 (&row.id).into(),
@@ -311,19 +323,22 @@ impl TaskBatch {
                 row.version.into(),
             ]);
         }
-        bulk_upsert(
-            connection,
-            "ag_tasks",
-            COLUMNS,
-            "(id) DO UPDATE SET cluster = excluded.cluster, instance_id = excluded.instance_id, \
-             family = excluded.family, revision = excluded.revision, spec = excluded.spec, \
-             desired = excluded.desired, stop_reason = excluded.stop_reason, \
-             last_status = excluded.last_status, correlation = excluded.correlation, \
-             version = excluded.version",
-            &rows,
-        )
-        .await?;
-        drop(rows);
+        const SET_UNINDEXED: &str = "cluster = excluded.cluster, family = excluded.family, \
+             revision = excluded.revision, spec = excluded.spec, desired = excluded.desired, \
+             stop_reason = excluded.stop_reason, last_status = excluded.last_status, \
+             correlation = excluded.correlation, version = excluded.version";
+        for (rows, on_conflict) in [
+            (
+                &reindexed,
+                format!("(id) DO UPDATE SET instance_id = excluded.instance_id, {SET_UNINDEXED}"),
+            ),
+            (&kept, format!("(id) DO UPDATE SET {SET_UNINDEXED}")),
+        ] {
+            if !rows.is_empty() {
+                bulk_upsert(connection, "ag_tasks", COLUMNS, &on_conflict, rows).await?;
+            }
+        }
+        drop((reindexed, kept));
         cache.stage_all(self.rows);
         Ok(())
     }

@@ -54,6 +54,15 @@ pub(crate) trait TableRow: Sized {
     const COLUMNS: &'static [Column];
     /// What follows `ON CONFLICT` in the upsert.
     const ON_CONFLICT: &'static str;
+    /// [`TableRow::ON_CONFLICT`] without the columns of [`TableRow::Indexed`], for rows
+    /// whose indexed values are as loaded: SQLite rewrites a row's entry in an index
+    /// whenever a column of it is SET, changed or not, and an entry sits at a random
+    /// place in its index.
+    const ON_CONFLICT_KEEPING_INDEXES: &'static str;
+    /// The values of the secondary-index columns that [`TableRow::ON_CONFLICT`] SETs.
+    type Indexed: PartialEq;
+
+    fn indexed(&self) -> Self::Indexed;
 
     fn key(&self) -> Self::Key;
     fn push_key<'a>(key: &'a Self::Key, keys: &mut Rows<'a>);
@@ -66,6 +75,8 @@ pub(crate) trait TableRow: Sized {
 pub(crate) struct RowBatch<R: TableRow> {
     rows: HashMap<R::Key, R>,
     dirty: BTreeSet<R::Key>,
+    /// The indexed values of the rows as loaded.
+    loaded: HashMap<R::Key, R::Indexed>,
 }
 
 impl<R: TableRow> RowBatch<R> {
@@ -88,9 +99,14 @@ impl<R: TableRow> RowBatch<R> {
                 rows.insert(row.key(), row);
             }
         }
+        let loaded = rows
+            .iter()
+            .map(|(key, row)| (key.clone(), row.indexed()))
+            .collect();
         Ok(Self {
             rows,
             dirty: BTreeSet::new(),
+            loaded,
         })
     }
 
@@ -124,12 +140,28 @@ impl<R: TableRow> RowBatch<R> {
         connection: &mut AnyConnection,
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<(), sqlx::Error> {
-        let mut values = Rows::new();
-        for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
-            row.push_values(&mut values);
+        // New rows, and rows whose indexed values changed, are written with every
+        // column; the others keep their index entries.
+        let (mut reindexed, mut kept) = (Rows::new(), Rows::new());
+        for (key, row) in self
+            .dirty
+            .iter()
+            .filter_map(|k| Some((k, self.rows.get(k)?)))
+        {
+            match self.loaded.get(key) {
+                Some(loaded) if *loaded == row.indexed() => row.push_values(&mut kept),
+                _ => row.push_values(&mut reindexed),
+            }
         }
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await?;
-        drop(values);
+        for (values, on_conflict) in [
+            (&reindexed, R::ON_CONFLICT),
+            (&kept, R::ON_CONFLICT_KEEPING_INDEXES),
+        ] {
+            if !values.is_empty() {
+                bulk_upsert(connection, R::TABLE, R::COLUMNS, on_conflict, values).await?;
+            }
+        }
+        drop((reindexed, kept));
         cache.stage_all(self.rows);
         Ok(())
     }

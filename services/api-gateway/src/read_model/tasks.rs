@@ -307,6 +307,15 @@ impl TableRow for TaskRow {
         container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
         desired_status = excluded.desired_status, placement = excluded.placement, doc = excluded.doc, \
         version = excluded.version";
+    const ON_CONFLICT_KEEPING_INDEXES: &'static str = "(cluster, id) DO UPDATE SET \
+        last_status = excluded.last_status, desired_status = excluded.desired_status, \
+        placement = excluded.placement, doc = excluded.doc, version = excluded.version";
+    /// `tasks_on_instance`'s column (`tasks_by_request`'s is never SET).
+    type Indexed = Option<String>;
+
+    fn indexed(&self) -> Option<String> {
+        self.container_instance_id.clone()
+    }
 
     fn key(&self) -> (String, String) {
         (self.cluster.clone(), self.id.clone())

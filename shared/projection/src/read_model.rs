@@ -49,7 +49,7 @@ async fn connect(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
                              PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
-                             PRAGMA wal_autocheckpoint = 4096;",
+                             PRAGMA wal_autocheckpoint = 16384;",
                         )
                         .await?;
                 }

@@ -343,7 +343,7 @@ async fn run_task_follows_changes_to_clusters_definitions_and_instances() {
             .send()
     };
     let code_of = |result: Result<aws_sdk_ecs::operation::run_task::RunTaskOutput, _>| {
-        berth_e2e::error_code(&result.err().expect("RunTask fails"))
+        berth_e2e::error_code(&result.expect_err("RunTask fails"))
     };
 
     // No instance yet: the answer "none registered" is remembered...

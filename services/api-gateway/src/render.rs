@@ -190,6 +190,17 @@ pub fn task_definition(caller: &Caller, row: &TaskDefinitionRow) -> Value {
     Value::Object(object)
 }
 
+/// A JSON object of values already built, moved in: `json!` would copy each one by
+/// serializing it.
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    )
+}
+
 /// Adds `nextToken` when there is another page.
 pub fn with_next_token(mut response: Value, next_token: Option<String>) -> Value {
     if let (Some(token), Some(object)) = (next_token, response.as_object_mut()) {
@@ -333,11 +344,12 @@ pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
                 "name": c.name,
                 "image": c.image,
                 "lastStatus": c.last_status,
-                "networkBindings": bindings,
                 "networkInterfaces": [],
                 "healthStatus": c.health_status.as_deref().unwrap_or("UNKNOWN"),
             });
             let object = container.as_object_mut().expect("a JSON object");
+            // Built values are moved in: `json!` would copy them by serializing them.
+            object.insert("networkBindings".into(), Value::Array(bindings));
             if let Some(code) = c.exit_code {
                 object.insert("exitCode".into(), json!(code));
             }
@@ -367,12 +379,10 @@ pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
         "taskArn": task_arn,
         "clusterArn": arns.cluster(&row.cluster),
         "taskDefinitionArn": arns.task_definition(&row.family, row.doc.revision),
-        "overrides": overrides,
         "lastStatus": row.last_status,
         "desiredStatus": row.desired_status,
         "cpu": row.doc.cpu_units.to_string(),
         "memory": row.doc.memory_mib.to_string(),
-        "containers": containers,
         "version": row.version,
         "connectivity": if row.container_instance_id.is_some() { "CONNECTED" } else { "DISCONNECTED" },
         "createdAt": row.doc.created_at as f64 / 1000.0,
@@ -384,6 +394,8 @@ pub fn task(caller: &Caller, row: &TaskRow, include_tags: bool) -> Value {
         "tags": [],
     });
     let object = task.as_object_mut().expect("a JSON object");
+    object.insert("overrides".into(), overrides);
+    object.insert("containers".into(), Value::Array(containers));
     if let Some(instance) = &row.container_instance_id {
         object.insert(
             "containerInstanceArn".into(),

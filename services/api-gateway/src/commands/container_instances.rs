@@ -175,7 +175,10 @@ pub async fn describe(
             })),
         }
     }
-    Ok(json!({ "containerInstances": described, "failures": failures }))
+    Ok(render::object([
+        ("containerInstances", Value::Array(described)),
+        ("failures", Value::Array(failures)),
+    ]))
 }
 
 #[derive(Deserialize)]
@@ -244,9 +247,10 @@ pub async fn update_state(
         },
     )
     .await?;
-    Ok(
-        json!({ "containerInstances": described["containerInstances"].take(), "failures": described["failures"].take() }),
-    )
+    Ok(render::object([
+        ("containerInstances", described["containerInstances"].take()),
+        ("failures", described["failures"].take()),
+    ]))
 }
 
 #[derive(Deserialize)]

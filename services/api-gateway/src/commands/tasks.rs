@@ -376,7 +376,10 @@ fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Value> {
             }
         }
     }
-    Ok(json!({ "tasks": tasks, "failures": failures }))
+    Ok(render::object([
+        ("tasks", Value::Array(tasks)),
+        ("failures", Value::Array(failures)),
+    ]))
 }
 
 /// The tasks of one RunTask/StartTask request, as the scheduler decides them.
@@ -558,7 +561,10 @@ pub async fn describe(
                 .push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
         }
     }
-    Ok(json!({ "tasks": tasks, "failures": failures }))
+    Ok(render::object([
+        ("tasks", Value::Array(tasks)),
+        ("failures", Value::Array(failures)),
+    ]))
 }
 
 #[derive(Deserialize)]

@@ -25,6 +25,10 @@ pub struct RowCache<K, R> {
     old: HashMap<K, R>,
     /// Rows the batch in flight left, cached if its transaction commits.
     staged: Vec<(K, R)>,
+    /// The table the last batch handed back, emptied: the next batch's rows go into it,
+    /// so a batch does not grow its table from nothing, moving every row at each
+    /// doubling (rows are large; that was 2% of the control plane's CPU under load).
+    spare: HashMap<K, R>,
     capacity: usize,
 }
 
@@ -35,6 +39,7 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
             recent: HashMap::new(),
             old: HashMap::new(),
             staged: Vec::new(),
+            spare: HashMap::new(),
             capacity: capacity.max(1),
         }
     }
@@ -47,7 +52,9 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
     /// Takes the committed rows of `keys` out of the cache, for the batch to change; returns
     /// them, and the keys the cache does not hold (to be read from the database).
     pub fn take_many(&mut self, keys: impl IntoIterator<Item = K>) -> (HashMap<K, R>, Vec<K>) {
-        let mut rows = HashMap::new();
+        let keys = keys.into_iter();
+        let mut rows = std::mem::take(&mut self.spare);
+        rows.reserve(keys.size_hint().0);
         let mut missing = Vec::new();
         for key in keys {
             match self.take(&key) {
@@ -65,9 +72,11 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
         self.staged.push((key, row));
     }
 
-    /// Every row of a batch, as it leaves them.
-    pub fn stage_all(&mut self, rows: impl IntoIterator<Item = (K, R)>) {
-        self.staged.extend(rows);
+    /// Every row of a batch, as it leaves them: the table [`RowCache::take_many`] gave
+    /// the batch, with the rows it added.
+    pub fn stage_all(&mut self, mut rows: HashMap<K, R>) {
+        self.staged.extend(rows.drain());
+        self.spare = rows;
     }
 
     /// The batch's transaction committed: its rows are what the database holds now.
@@ -125,12 +134,25 @@ mod tests {
     #[test]
     fn take_many_splits_cached_rows_from_keys_to_read() {
         let mut cache = RowCache::new(8);
-        cache.stage_all([("a", 1), ("b", 2)]);
+        cache.stage_all(HashMap::from([("a", 1), ("b", 2)]));
         cache.commit();
         let (rows, missing) = cache.take_many(["a", "c", "b"]);
         assert_eq!(rows, HashMap::from([("a", 1), ("b", 2)]));
         assert_eq!(missing, ["c"]);
         assert!(cache.is_empty(), "taken rows belong to the batch");
+    }
+
+    #[test]
+    fn the_next_batch_reuses_the_table_the_last_one_handed_back() {
+        let mut cache = RowCache::new(8);
+        let (mut rows, _) = cache.take_many(0..0);
+        rows.extend((0..1_000).map(|key| (key, key)));
+        let capacity = rows.capacity();
+        cache.stage_all(rows);
+        cache.commit();
+        let (rows, missing) = cache.take_many([1_000]);
+        assert!(rows.is_empty() && missing == [1_000]);
+        assert_eq!(rows.capacity(), capacity);
     }
 
     #[test]

@@ -58,8 +58,12 @@ impl Outgoing {
     /// The task brought to the status the control plane wants for it.
     pub fn wanted(shared: &Shared, task: &TaskRow) -> Self {
         let desired = task.desired_status();
-        let payload =
-            payload::task_payload(shared.arns.task(&task.cluster, &task.id), task, desired);
+        let payload = payload::task_payload(
+            shared.arns.task(&task.cluster, &task.id),
+            task,
+            desired,
+            &shared.definitions,
+        );
         Self {
             report_target: Some(ReportTarget::new(task, &payload)),
             payload,

@@ -24,6 +24,7 @@ use crate::arn::Arns;
 use crate::delivery::{self, AckRecorder};
 use crate::error::GatewayError;
 use crate::options::AgentGatewayOptions;
+use crate::payload::ParsedDefinitions;
 use crate::read_model::{AgentGatewayProjection, Notice};
 use crate::session;
 use crate::sessions::SessionRegistry;
@@ -42,6 +43,7 @@ pub(crate) struct Shared {
     pub arns: Arns,
     pub sessions: SessionRegistry,
     pub acks: AckRecorder,
+    pub definitions: ParsedDefinitions,
     /// Set once the gateway is told to stop; sessions close when it changes.
     pub shutdown: watch::Sender<bool>,
 }
@@ -115,6 +117,7 @@ impl AgentGateway {
             },
             options,
             sessions: SessionRegistry::default(),
+            definitions: ParsedDefinitions::default(),
             shutdown: watch::channel(false).0,
         });
         Ok(Self {

@@ -64,7 +64,7 @@ impl ReportTarget {
             return Ok(None);
         };
         let arn = shared.arns.task(&task.cluster, &task.id);
-        let payload = payload::task_payload(arn, &task, task.desired_status());
+        let payload = payload::task_payload(arn, &task, task.desired_status(), &shared.definitions);
         Ok(Some(Self::new(&task, &payload)))
     }
 }
@@ -303,7 +303,12 @@ mod tests {
             {"name": "plain"}
         ]});
         let task = task(definition);
-        let payload = payload::task_payload("arn".into(), &task, task.desired_status());
+        let payload = payload::task_payload(
+            "arn".into(),
+            &task,
+            task.desired_status(),
+            &payload::ParsedDefinitions::default(),
+        );
         let target = ReportTarget::new(&task, &payload);
         assert_eq!(target.checked, Some(vec!["app".to_owned()]));
         let health = |app, side| {

@@ -5,7 +5,7 @@
 //! out rather than refused: a payload is always produced and the agent reports what happens.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use berth_agent_protocol::{
     ContainerSpec, DesiredStatus, HealthCheck, NetworkMode, PortMapping, TaskPayload,
@@ -43,10 +43,8 @@ impl ParsedDefinitions {
         parsed
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Value>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<Value>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -327,17 +327,12 @@ impl TaskBatch {
              revision = excluded.revision, spec = excluded.spec, desired = excluded.desired, \
              stop_reason = excluded.stop_reason, last_status = excluded.last_status, \
              correlation = excluded.correlation, version = excluded.version";
-        for (rows, on_conflict) in [
-            (
-                &reindexed,
-                format!("(id) DO UPDATE SET instance_id = excluded.instance_id, {SET_UNINDEXED}"),
-            ),
-            (&kept, format!("(id) DO UPDATE SET {SET_UNINDEXED}")),
-        ] {
-            if !rows.is_empty() {
-                bulk_upsert(connection, "ag_tasks", COLUMNS, &on_conflict, rows).await?;
-            }
-        }
+        // (An empty set of rows makes no statement.)
+        let reindexing =
+            format!("(id) DO UPDATE SET instance_id = excluded.instance_id, {SET_UNINDEXED}");
+        bulk_upsert(connection, "ag_tasks", COLUMNS, &reindexing, &reindexed).await?;
+        let keeping = format!("(id) DO UPDATE SET {SET_UNINDEXED}");
+        bulk_upsert(connection, "ag_tasks", COLUMNS, &keeping, &kept).await?;
         drop((reindexed, kept));
         cache.stage_all(self.rows);
         Ok(())

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sqlx::AnyPool;
 
@@ -129,6 +129,11 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Memo<K, V> {
+    fn lock(&self) -> MutexGuard<'_, Answers<K, V>> {
+        // Nothing panics while holding it (loads run outside), so its state is whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn get_or_load<Q, F, Fut>(
         &self,
         version: &CatalogVersion,
@@ -145,7 +150,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Memo<K, V> {
         // answer's version stale, so the next call loads again.
         let read_at = version.current();
         {
-            let answers = self.0.lock().expect("memo lock poisoned");
+            let answers = self.lock();
             if answers.version == read_at
                 && let Some(answer) = answers.by_key.get(key)
             {
@@ -153,7 +158,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Memo<K, V> {
             }
         }
         let answer = load().await?;
-        let mut answers = self.0.lock().expect("memo lock poisoned");
+        let mut answers = self.lock();
         if answers.version < read_at || answers.by_key.len() >= MAX_ANSWERS {
             answers.by_key.clear();
             answers.version = answers.version.max(read_at);

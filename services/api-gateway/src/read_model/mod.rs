@@ -153,14 +153,10 @@ impl<R: TableRow> RowBatch<R> {
                 _ => row.push_values(&mut reindexed),
             }
         }
-        for (values, on_conflict) in [
-            (&reindexed, R::ON_CONFLICT),
-            (&kept, R::ON_CONFLICT_KEEPING_INDEXES),
-        ] {
-            if !values.is_empty() {
-                bulk_upsert(connection, R::TABLE, R::COLUMNS, on_conflict, values).await?;
-            }
-        }
+        // (An empty set of rows makes no statement.)
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &reindexed).await?;
+        let keeping = R::ON_CONFLICT_KEEPING_INDEXES;
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, keeping, &kept).await?;
         drop((reindexed, kept));
         cache.stage_all(self.rows);
         Ok(())

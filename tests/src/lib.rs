@@ -20,6 +20,7 @@ pub const AGENT_TOKEN: &str = "berth-test-agent-token";
 pub struct Berth {
     pub control_plane: Option<RunningControlPlane>,
     pub data_dir: tempfile::TempDir,
+    config: ControlPlaneConfig,
 }
 
 impl Berth {
@@ -49,14 +50,26 @@ impl Berth {
             agent_heartbeat_timeout: std::time::Duration::from_secs(2),
             local_agent,
         };
-        let keys = KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY);
-        let control_plane = ControlPlane::start(config, keys)
+        let control_plane = ControlPlane::start(config.clone(), keys())
             .await
             .expect("start the control plane");
         Self {
             control_plane: Some(control_plane),
             data_dir,
+            config,
         }
+    }
+
+    /// Stops the control plane and starts it again on the same data dir and read
+    /// models (the API and agent-gateway addresses change: make new clients).
+    pub async fn restart(&mut self) {
+        if let Some(control_plane) = self.control_plane.take() {
+            control_plane.stop().await;
+        }
+        let control_plane = ControlPlane::start(self.config.clone(), keys())
+            .await
+            .expect("restart the control plane");
+        self.control_plane = Some(control_plane);
     }
 
     pub fn endpoint(&self) -> String {
@@ -89,6 +102,10 @@ impl Berth {
             control_plane.stop().await;
         }
     }
+}
+
+fn keys() -> KeyStore {
+    KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
 }
 
 /// Polls DescribeTasks until every task satisfies `done` (or panics after `timeout`);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, PlacementConstraint, PlacementConstraintType, PlacementStrategy,
-    PlacementStrategyType, TaskStopCode,
+    ContainerDefinition, DesiredStatus, PlacementConstraint, PlacementConstraintType,
+    PlacementStrategy, PlacementStrategyType, TaskStopCode,
 };
 use berth_agent::{AgentConfig, DriverChoice};
 use berth_e2e::{AGENT_TOKEN, Berth, wait_for_instances, wait_for_tasks};
@@ -405,5 +405,125 @@ async fn run_task_follows_changes_to_clusters_definitions_and_instances() {
         code_of(run("doomed", "memo:3").await).as_deref(),
         Some("ClusterNotFoundException")
     );
+    berth.stop().await;
+}
+
+/// ListTasks of one instance, a page of `page_size` at a time: the sorted task ARNs.
+async fn listed_on(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    instance: &str,
+    desired: DesiredStatus,
+    page_size: i32,
+) -> Vec<String> {
+    let mut arns = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .container_instance(instance)
+            .desired_status(desired.clone())
+            .max_results(page_size)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .unwrap();
+        arns.extend(page.task_arns().iter().cloned());
+        next_token = page.next_token().map(str::to_owned);
+        if next_token.is_none() {
+            return arns;
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_tasks_by_instance_pages_and_survives_a_restart() {
+    let mut berth = Berth::start().await;
+    let ecs = berth.ecs();
+    ecs.create_cluster()
+        .cluster_name("lists")
+        .send()
+        .await
+        .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let _agents: Vec<_> = [("a", &dirs[0]), ("b", &dirs[1])]
+        .into_iter()
+        .map(|(zone, dir)| agent(&berth, "lists", zone, DriverChoice::Sim, dir.path()))
+        .collect();
+    let instances = wait_for_instances(&ecs, "lists", 2).await;
+    ecs.register_task_definition()
+        .family("listed")
+        .container_definitions(container(8, "sleep 60"))
+        .send()
+        .await
+        .unwrap();
+    let run = ecs
+        .run_task()
+        .cluster("lists")
+        .task_definition("listed")
+        .count(7)
+        .placement_strategy(
+            PlacementStrategy::builder()
+                .r#type(PlacementStrategyType::Spread)
+                .field("instanceId")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(run.failures().is_empty(), "{:?}", run.failures());
+    let mut expected: HashMap<String, Vec<String>> = HashMap::new();
+    for task in run.tasks() {
+        expected
+            .entry(task.container_instance_arn().unwrap().to_owned())
+            .or_default()
+            .push(task.task_arn().unwrap().to_owned());
+    }
+    for arns in expected.values_mut() {
+        arns.sort();
+    }
+    assert_eq!(expected.len(), 2, "spread over both instances");
+    let stopped = expected[&instances[0]][0].clone();
+    ecs.stop_task()
+        .cluster("lists")
+        .task(&stopped)
+        .send()
+        .await
+        .unwrap();
+    let running_on = |instance: &str| -> Vec<String> {
+        let mut arns = expected[instance].clone();
+        arns.retain(|arn| *arn != stopped);
+        arns
+    };
+
+    for pass in ["before the restart", "after it"] {
+        let ecs = berth.ecs();
+        for instance in &instances {
+            // By ARN and by bare id, whole and a page at a time.
+            let id = instance.rsplit('/').next().unwrap();
+            for (reference, page_size) in [(instance.as_str(), 100), (id, 2)] {
+                let running =
+                    listed_on(&ecs, "lists", reference, DesiredStatus::Running, page_size).await;
+                assert_eq!(running, running_on(instance), "{pass}: {reference}");
+            }
+            let stopped_here = listed_on(&ecs, "lists", instance, DesiredStatus::Stopped, 1).await;
+            let expected_stopped: Vec<String> = expected[instance]
+                .iter()
+                .filter(|arn| **arn == stopped)
+                .cloned()
+                .collect();
+            assert_eq!(stopped_here, expected_stopped, "{pass}: {instance}");
+        }
+        if pass == "before the restart" {
+            // The index of tasks by instance lives in memory: a restarted gateway
+            // loads it from its table.
+            berth.restart().await;
+        }
+    }
+    let ecs = berth.ecs();
+    let total: usize = expected.values().map(Vec::len).sum();
+    let listed = ecs.list_tasks().cluster("lists").send().await.unwrap();
+    assert_eq!(listed.task_arns().len(), total - 1);
     berth.stop().await;
 }

@@ -105,7 +105,7 @@ impl Deliveries {
         shared: &Shared,
     ) -> Result<Vec<PayloadMessage>, GatewayError> {
         shared.acks.flushed().await;
-        let rows = tasks::undelivered(shared.db(), &self.instance_id).await?;
+        let rows = tasks::undelivered(shared.db(), &shared.live_tasks, &self.instance_id).await?;
         Ok(self.outgoing(shared, &rows))
     }
 

@@ -25,6 +25,7 @@ use crate::delivery::{self, AckRecorder};
 use crate::error::GatewayError;
 use crate::options::AgentGatewayOptions;
 use crate::payload::ParsedDefinitions;
+use crate::read_model::tasks::{self, LiveTasks};
 use crate::read_model::{AgentGatewayProjection, Notice};
 use crate::session;
 use crate::sessions::SessionRegistry;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub sessions: SessionRegistry,
     pub acks: AckRecorder,
     pub definitions: ParsedDefinitions,
+    /// The tasks on each instance that have not stopped (the projection keeps it).
+    pub live_tasks: LiveTasks,
     /// Set once the gateway is told to stop; sessions close when it changes.
     pub shutdown: watch::Sender<bool>,
 }
@@ -95,16 +98,20 @@ impl AgentGateway {
         }
         let read_model = ReadModel::open(&options.read_model_url).await?;
         let (notify, notices) = mpsc::unbounded_channel();
+        let live_tasks = LiveTasks::default();
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
-            AgentGatewayProjection::new(notify),
+            AgentGatewayProjection::new(notify, live_tasks.clone()),
             RunnerOptions {
                 rebuild: options.rebuild,
                 ..RunnerOptions::default()
             },
         )
         .await?;
+        // Before the projection runs: from then on it moves what this loaded.
+        tasks::load_live(read_model.pool(), &live_tasks).await?;
+        info!(tasks = live_tasks.len(), "live tasks by instance loaded");
         let (acks, ack_writer) = AckRecorder::new(read_model.clone());
         let shared = Arc::new(Shared {
             log,
@@ -118,6 +125,7 @@ impl AgentGateway {
             options,
             sessions: SessionRegistry::default(),
             definitions: ParsedDefinitions::default(),
+            live_tasks,
             shutdown: watch::channel(false).0,
         });
         Ok(Self {

@@ -50,7 +50,8 @@ pub(crate) async fn reconcile(
         .map(str::to_owned)
         .collect();
     let known = tasks::get_many(shared.db(), &ids).await?;
-    let wanted = tasks::wanted_on(shared.db(), &registration.instance_id).await?;
+    let wanted =
+        tasks::wanted_on(shared.db(), &shared.live_tasks, &registration.instance_id).await?;
     let outgoing = plan(&registration.instance_id, &report.running, &known, &wanted)
         .into_iter()
         .filter_map(|action| match action {

@@ -11,7 +11,7 @@ use tracing::debug;
 
 use crate::arn::ArnContext;
 use crate::error::{ApiResult, GatewayError};
-use crate::read_model::{Catalog, CatalogVersion, DecidedRequests};
+use crate::read_model::{Catalog, CatalogVersion, DecidedRequests, TasksOnInstances};
 
 /// How long a command waits for the read model to show its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -30,6 +30,7 @@ struct Inner {
     projection: ProjectionHandle,
     decided: DecidedRequests,
     catalog: Catalog,
+    tasks_on_instances: TasksOnInstances,
     account_id: String,
 }
 
@@ -70,6 +71,7 @@ impl Gateway {
         projection: ProjectionHandle,
         decided: DecidedRequests,
         catalog: CatalogVersion,
+        tasks_on_instances: TasksOnInstances,
         account_id: String,
     ) -> Self {
         Self {
@@ -79,6 +81,7 @@ impl Gateway {
                 projection,
                 decided,
                 catalog: Catalog::new(catalog),
+                tasks_on_instances,
                 account_id,
             }),
         }
@@ -101,6 +104,11 @@ impl Gateway {
     /// the projection's commits that change them.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+
+    /// The tasks placed on each instance (the read model's index of tasks by instance).
+    pub fn tasks_on_instances(&self) -> &TasksOnInstances {
+        &self.inner.tasks_on_instances
     }
 
     pub fn log(&self) -> &EventLog {

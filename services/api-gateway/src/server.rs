@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::commands;
 use crate::gateway::{Caller, Gateway};
-use crate::read_model::GatewayProjection;
+use crate::read_model::{GatewayProjection, task_queries};
 
 mod bytes_compat {
     pub use axum::body::Bytes;
@@ -55,6 +55,7 @@ impl ApiGateway {
         let projection = GatewayProjection::default();
         let decided = projection.decided_requests();
         let catalog = projection.catalog_version();
+        let tasks_on_instances = projection.tasks_on_instances();
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
@@ -65,12 +66,16 @@ impl ApiGateway {
             },
         )
         .await?;
+        // Before the projection runs: from then on it moves what this loaded.
+        task_queries::load_on_instances(read_model.pool(), &tasks_on_instances).await?;
+        tracing::info!(tasks = tasks_on_instances.len(), "tasks by instance loaded");
         let gateway = Gateway::new(
             log,
             read_model,
             runner.handle(),
             decided,
             catalog,
+            tasks_on_instances,
             options.account_id.clone(),
         );
         Ok(Self { gateway, runner })

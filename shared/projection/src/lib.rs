@@ -12,6 +12,7 @@
 //! `INSERT ... ON CONFLICT`), which both accept.
 
 mod handle;
+mod memory_index;
 mod read_model;
 mod row_cache;
 mod runner;
@@ -19,6 +20,7 @@ pub mod sql;
 mod sqlite_memory;
 
 pub use handle::{NotReached, ProjectionHandle};
+pub use memory_index::{MemoryIndex, StagedMoves};
 pub use read_model::{Backend, ReadModel, WriteTransaction};
 pub use row_cache::RowCache;
 pub use runner::{Projection, ProjectionError, ProjectionRunner, RunnerOptions};

@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
-use berth_projection::{Projection, ProjectionError, RowCache};
+use berth_projection::{Projection, ProjectionError, RowCache, StagedMoves};
 use sqlx::AnyConnection;
 use tokio::sync::mpsc;
 
 use super::clusters::{self, ClusterBatch};
 use super::deliveries;
 use super::instances::{self, INACTIVE, InstanceBatch};
-use super::tasks::{self, DefinitionBatch, STOPPED, TaskBatch, TaskRow};
+use super::tasks::{self, DefinitionBatch, LiveTasks, STOPPED, TaskBatch, TaskRow};
 
 /// What a committed batch means for the agents: per instance, the tasks placed or stopped that
 /// its agent must be handed (the rows as the batch left them), and the instances deregistered
@@ -51,6 +51,8 @@ pub struct AgentGatewayProjection {
     cached_tasks: RowCache<String, TaskRow>,
     /// Task definition revisions already in `ag_task_definitions`.
     known_definitions: RowCache<(String, u32), ()>,
+    /// What the batch being applied changes in the index of tasks by instance.
+    live_tasks: StagedMoves<String, String>,
 }
 
 /// Task rows per cache generation: live, a task's events lie milliseconds apart, so the rows
@@ -58,11 +60,13 @@ pub struct AgentGatewayProjection {
 const CACHED_TASKS: usize = 4_096;
 
 impl AgentGatewayProjection {
-    pub(crate) fn new(notices: mpsc::UnboundedSender<Notice>) -> Self {
+    /// `live_tasks` is the index the projection keeps up to date (loaded by the caller).
+    pub(crate) fn new(notices: mpsc::UnboundedSender<Notice>, live_tasks: LiveTasks) -> Self {
         Self {
             notices,
             cached_tasks: RowCache::new(CACHED_TASKS),
             known_definitions: RowCache::new(CACHED_TASKS),
+            live_tasks: StagedMoves::new(live_tasks),
         }
     }
 }
@@ -101,6 +105,7 @@ impl Projection for AgentGatewayProjection {
         // What an earlier batch staged is committed by now, or never will be.
         self.cached_tasks.abandon();
         self.known_definitions.abandon();
+        self.live_tasks.abandon();
         let keys = TouchedKeys::of(events);
         let mut clusters = ClusterBatch::load(connection, &keys.clusters).await?;
         let mut instances = InstanceBatch::load(connection, &keys.instances).await?;
@@ -186,7 +191,9 @@ impl Projection for AgentGatewayProjection {
         DefinitionBatch::of(tasks.changed())
             .save(connection, &mut self.known_definitions)
             .await?;
-        tasks.save(connection, &mut self.cached_tasks).await?;
+        tasks
+            .save(connection, &mut self.cached_tasks, &mut self.live_tasks)
+            .await?;
         if let Some(last) = events.last() {
             notice.sequence = last.sequence;
         }
@@ -200,6 +207,7 @@ impl Projection for AgentGatewayProjection {
     fn committed(&mut self) {
         self.cached_tasks.commit();
         self.known_definitions.commit();
+        self.live_tasks.commit();
     }
 }
 

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use berth_agent_protocol::DesiredStatus;
 use berth_events::{PortAssignment, TaskRequested};
-use berth_projection::RowCache;
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
+use berth_projection::{MemoryIndex, RowCache, StagedMoves};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -27,7 +27,9 @@ pub(crate) const SCHEMA: &[&str] = &[
     correlation TEXT,
     version BIGINT NOT NULL
 )",
-    "CREATE INDEX IF NOT EXISTS ag_tasks_instance ON ag_tasks (instance_id)",
+    // Tasks by instance are indexed in memory ([`LiveTasks`]): an index entry here sat at a
+    // random place and cost a page write per task placed.
+    "DROP INDEX IF EXISTS ag_tasks_instance",
     // Each task definition revision once, rather than in every task's row (a task's row is
     // written at each of its events).
     "CREATE TABLE IF NOT EXISTS ag_task_definitions (
@@ -39,6 +41,11 @@ pub(crate) const SCHEMA: &[&str] = &[
 ];
 
 pub(crate) const TABLES: &[&str] = &["ag_tasks", "ag_task_definitions"];
+
+/// The tasks on each instance that have not stopped: the agent-gateway's index of
+/// `ag_tasks`, kept in memory ([`berth_projection::MemoryIndex`]); rows
+/// [`TaskRow::live_on`] an instance.
+pub(crate) type LiveTasks = MemoryIndex<String, String>;
 
 pub(crate) const RUNNING: &str = "RUNNING";
 pub(crate) const STOPPED: &str = "STOPPED";
@@ -187,6 +194,14 @@ impl TaskRow {
             && (self.desired == STOPPED || self.last_status.is_none())
     }
 
+    /// The instance whose agent this task concerns, while it has not stopped: its group in
+    /// [`LiveTasks`].
+    pub fn live_on(&self) -> Option<&String> {
+        self.instance_id
+            .as_ref()
+            .filter(|_| self.last_status.as_deref() != Some(STOPPED))
+    }
+
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         let spec: Option<String> = row.try_get("spec")?;
         let definition: Option<String> = row.try_get("definition")?;
@@ -241,8 +256,8 @@ const SELECT_ROWS: &str = "SELECT t.id, t.cluster, t.instance_id, t.family, t.re
 pub(crate) struct TaskBatch {
     rows: HashMap<String, TaskRow>,
     dirty: BTreeSet<String>,
-    /// The instance of each row as loaded (`ag_tasks_instance`'s column).
-    loaded_instances: HashMap<String, Option<String>>,
+    /// [`TaskRow::live_on`] of each row as loaded.
+    loaded_live_on: HashMap<String, Option<String>>,
 }
 
 impl TaskBatch {
@@ -264,8 +279,8 @@ impl TaskBatch {
                 batch.rows.insert(task.id.clone(), task);
             }
         }
-        batch.loaded_instances = (batch.rows.iter())
-            .map(|(id, row)| (id.clone(), row.instance_id.clone()))
+        batch.loaded_live_on = (batch.rows.iter())
+            .map(|(id, row)| (id.clone(), row.live_on().cloned()))
             .collect();
         Ok(batch)
     }
@@ -292,22 +307,18 @@ impl TaskBatch {
         rows.into_iter()
     }
 
-    /// Writes the changed rows back, and leaves every row of the batch to `cache` (which
-    /// serves them once the transaction commits).
+    /// Writes the changed rows back, stages their moves in [`LiveTasks`], and leaves every
+    /// row of the batch to `cache`; both serve them once the transaction commits.
     pub async fn save(
-        self,
+        mut self,
         connection: &mut AnyConnection,
         cache: &mut RowCache<String, TaskRow>,
+        live_tasks: &mut StagedMoves<String, String>,
     ) -> Result<(), sqlx::Error> {
-        // New rows, and rows whose instance changed, are written with every column;
-        // the others keep their entry in `ag_tasks_instance` (SQLite rewrites it whenever
-        // `instance_id` is SET, changed or not, and it sits at a random place).
-        let (mut reindexed, mut kept) = (Rows::new(), Rows::new());
+        let mut rows = Rows::new();
         for row in self.dirty.iter().filter_map(|id| self.rows.get(id)) {
-            let rows = match self.loaded_instances.get(&row.id) {
-                Some(loaded) if *loaded == row.instance_id => &mut kept,
-                _ => &mut reindexed,
-            };
+            let loaded = self.loaded_live_on.remove(&row.id).flatten();
+            live_tasks.stage(row.id.clone(), loaded, row.live_on().cloned());
             let spec = row.spec.as_ref().map(TaskSpec::stored);
             rows.push([
                 (&row.id).into(),
@@ -323,17 +334,13 @@ impl TaskBatch {
                 row.version.into(),
             ]);
         }
-        const SET_UNINDEXED: &str = "cluster = excluded.cluster, family = excluded.family, \
+        const UPDATE: &str = "(id) DO UPDATE SET cluster = excluded.cluster, \
+             instance_id = excluded.instance_id, family = excluded.family, \
              revision = excluded.revision, spec = excluded.spec, desired = excluded.desired, \
              stop_reason = excluded.stop_reason, last_status = excluded.last_status, \
              correlation = excluded.correlation, version = excluded.version";
-        // (An empty set of rows makes no statement.)
-        let reindexing =
-            format!("(id) DO UPDATE SET instance_id = excluded.instance_id, {SET_UNINDEXED}");
-        bulk_upsert(connection, "ag_tasks", COLUMNS, &reindexing, &reindexed).await?;
-        let keeping = format!("(id) DO UPDATE SET {SET_UNINDEXED}");
-        bulk_upsert(connection, "ag_tasks", COLUMNS, &keeping, &kept).await?;
-        drop((reindexed, kept));
+        bulk_upsert(connection, "ag_tasks", COLUMNS, UPDATE, &rows).await?;
+        drop(rows);
         cache.stage_all(self.rows);
         Ok(())
     }
@@ -412,42 +419,63 @@ pub(crate) async fn get_many(
         .collect()
 }
 
+/// [`LiveTasks`] loaded from the table, at start.
+pub(crate) async fn load_live(pool: &AnyPool, live: &LiveTasks) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT instance_id, id FROM ag_tasks WHERE instance_id IS NOT NULL \
+         AND (last_status IS NULL OR last_status <> 'STOPPED')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (instance_id, id) in rows {
+        live.insert(instance_id, id);
+    }
+    Ok(())
+}
+
+/// The rows of the tasks live on `instance_id` ([`LiveTasks`]), in the order of their last
+/// events.
+async fn rows_live_on(
+    pool: &AnyPool,
+    live: &LiveTasks,
+    instance_id: &str,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let ids = live.keys(&instance_id.to_owned());
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut connection = pool.acquire().await?;
+    let rows = fetch_by_ids(&mut connection, SELECT_ROWS, "t.id", &ids).await?;
+    let mut tasks = rows
+        .iter()
+        .map(TaskRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    // A row that stopped after the index was read is not live any more.
+    tasks.retain(|task| task.live_on().is_some());
+    tasks.sort_by_key(|task| task.version);
+    Ok(tasks)
+}
+
 /// Tasks on `instance_id` the agent still has to be handed ([`TaskRow::needs_delivery`]).
 pub(crate) async fn undelivered(
     pool: &AnyPool,
+    live: &LiveTasks,
     instance_id: &str,
 ) -> Result<Vec<TaskRow>, sqlx::Error> {
-    // The SQL condition only skips the history of stopped tasks; the Rust one decides.
-    let rows = sqlx::query(&format!(
-        "{SELECT_ROWS} WHERE t.instance_id = $1 \
-         AND (t.last_status IS NULL OR t.last_status <> 'STOPPED') ORDER BY t.version"
-    ))
-    .bind(instance_id)
-    .fetch_all(pool)
-    .await?;
-    let mut tasks = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let task = TaskRow::from_row(row)?;
-        if task.needs_delivery() {
-            tasks.push(task);
-        }
-    }
+    let mut tasks = rows_live_on(pool, live, instance_id).await?;
+    tasks.retain(TaskRow::needs_delivery);
     Ok(tasks)
 }
 
 /// Tasks placed on `instance_id` that should run and have not stopped.
 pub(crate) async fn wanted_on(
     pool: &AnyPool,
+    live: &LiveTasks,
     instance_id: &str,
 ) -> Result<Vec<TaskRow>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "{SELECT_ROWS} WHERE t.instance_id = $1 AND t.desired = 'RUNNING' \
-         AND (t.last_status IS NULL OR t.last_status <> 'STOPPED') ORDER BY t.version"
-    ))
-    .bind(instance_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(TaskRow::from_row).collect()
+    let mut tasks = rows_live_on(pool, live, instance_id).await?;
+    tasks.retain(|task| task.desired == RUNNING);
+    Ok(tasks)
 }
 
 #[cfg(test)]

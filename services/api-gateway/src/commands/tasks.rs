@@ -610,6 +610,7 @@ pub async fn list(
             };
             task_queries::list(
                 gateway.db(),
+                gateway.tasks_on_instances(),
                 &cluster,
                 &filter,
                 page.after.as_deref(),

@@ -131,7 +131,6 @@ impl TableRow for ClusterRow {
     const ON_CONFLICT: &'static str = "(name) DO UPDATE SET status = excluded.status, doc = excluded.doc, \
         tags = excluded.tags, version = excluded.version";
     // No secondary index.
-    const ON_CONFLICT_KEEPING_INDEXES: &'static str = Self::ON_CONFLICT;
     type Indexed = ();
 
     fn indexed(&self) {}

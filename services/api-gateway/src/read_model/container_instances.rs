@@ -102,7 +102,6 @@ impl TableRow for InstanceRow {
     const ON_CONFLICT: &'static str = "(cluster, id) DO UPDATE SET status = excluded.status, \
         agent_connected = excluded.agent_connected, doc = excluded.doc, version = excluded.version";
     // No secondary index.
-    const ON_CONFLICT_KEEPING_INDEXES: &'static str = Self::ON_CONFLICT;
     type Indexed = ();
 
     fn indexed(&self) {}

@@ -21,7 +21,7 @@ pub use projection::{Decided, DecidedRequests, GatewayProjection};
 pub use task_definitions::{FamilyStatusFilter, TaskDefinitionRow};
 pub use tasks::{
     ContainerDoc, PLACEMENT_FAILED, PLACEMENT_PENDING, PLACEMENT_PLACED, TaskDoc, TaskFilter,
-    TaskRow,
+    TaskRow, TasksOnInstances,
 };
 
 pub(crate) use clusters::queries as cluster_queries;
@@ -54,12 +54,8 @@ pub(crate) trait TableRow: Sized {
     const COLUMNS: &'static [Column];
     /// What follows `ON CONFLICT` in the upsert.
     const ON_CONFLICT: &'static str;
-    /// [`TableRow::ON_CONFLICT`] without the columns of [`TableRow::Indexed`], for rows
-    /// whose indexed values are as loaded: SQLite rewrites a row's entry in an index
-    /// whenever a column of it is SET, changed or not, and an entry sits at a random
-    /// place in its index.
-    const ON_CONFLICT_KEEPING_INDEXES: &'static str;
-    /// The values of the secondary-index columns that [`TableRow::ON_CONFLICT`] SETs.
+    /// What the row is filed under in an index the projection keeps in memory
+    /// ([`berth_projection::MemoryIndex`]); `()` for a table without one.
     type Indexed: PartialEq;
 
     fn indexed(&self) -> Self::Indexed;
@@ -75,7 +71,7 @@ pub(crate) trait TableRow: Sized {
 pub(crate) struct RowBatch<R: TableRow> {
     rows: HashMap<R::Key, R>,
     dirty: BTreeSet<R::Key>,
-    /// The indexed values of the rows as loaded.
+    /// [`TableRow::indexed`] of the rows as loaded.
     loaded: HashMap<R::Key, R::Indexed>,
 }
 
@@ -133,6 +129,18 @@ impl<R: TableRow> RowBatch<R> {
         self.rows.insert(key, row);
     }
 
+    /// The changed rows whose [`TableRow::indexed`] differs from the one loaded: each key
+    /// with the value as loaded (`None` for a new row) and as it is now.
+    pub(crate) fn index_moves(
+        &self,
+    ) -> impl Iterator<Item = (&R::Key, Option<&R::Indexed>, R::Indexed)> {
+        self.dirty.iter().filter_map(|key| {
+            let now = self.rows.get(key)?.indexed();
+            let loaded = self.loaded.get(key);
+            (loaded != Some(&now)).then_some((key, loaded, now))
+        })
+    }
+
     /// Writes the changed rows back, and leaves every row of the batch to `cache` (which
     /// serves them once the transaction commits).
     pub(crate) async fn save(
@@ -140,24 +148,12 @@ impl<R: TableRow> RowBatch<R> {
         connection: &mut AnyConnection,
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<(), sqlx::Error> {
-        // New rows, and rows whose indexed values changed, are written with every
-        // column; the others keep their index entries.
-        let (mut reindexed, mut kept) = (Rows::new(), Rows::new());
-        for (key, row) in self
-            .dirty
-            .iter()
-            .filter_map(|k| Some((k, self.rows.get(k)?)))
-        {
-            match self.loaded.get(key) {
-                Some(loaded) if *loaded == row.indexed() => row.push_values(&mut kept),
-                _ => row.push_values(&mut reindexed),
-            }
+        let mut changed = Rows::new();
+        for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
+            row.push_values(&mut changed);
         }
-        // (An empty set of rows makes no statement.)
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &reindexed).await?;
-        let keeping = R::ON_CONFLICT_KEEPING_INDEXES;
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, keeping, &kept).await?;
-        drop((reindexed, kept));
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &changed).await?;
+        drop(changed);
         cache.stage_all(self.rows);
         Ok(())
     }

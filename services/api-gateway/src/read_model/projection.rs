@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
-use berth_projection::{Projection, ProjectionError, RowCache};
+use berth_projection::{Projection, ProjectionError, RowCache, StagedMoves};
 use sqlx::AnyConnection;
 
 use super::clusters::{self, ClusterRow};
 use super::container_instances::{self, InstanceRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
-use super::tasks::{self, TaskRow};
+use super::tasks::{self, TaskRow, TasksOnInstances};
 use super::{CatalogVersion, RowBatch};
 use crate::arn::{self, Resource};
 
@@ -24,6 +24,8 @@ pub struct GatewayProjection {
     /// Whether the batch being applied changes clusters, task definitions or
     /// container instances: its commit then advances `catalog`.
     changes_catalog: bool,
+    /// What the batch being applied changes in the index of tasks by instance.
+    tasks_on_instances: StagedMoves<(String, String), String>,
 }
 
 /// Rows of clusters, instances and tasks this projection wrote (it is their tables' only
@@ -67,6 +69,12 @@ impl GatewayProjection {
     /// Where RunTask calls learn that the scheduler decided their tasks.
     pub fn decided_requests(&self) -> DecidedRequests {
         self.decided.clone()
+    }
+
+    /// The tasks on each instance, which this projection keeps up to date (the caller
+    /// loads it before the projection runs: [`super::task_queries::load_on_instances`]).
+    pub fn tasks_on_instances(&self) -> TasksOnInstances {
+        self.tasks_on_instances.index().clone()
     }
 
     /// What the gateway's [`super::Catalog`] checks its remembered lookups against.
@@ -151,6 +159,7 @@ impl Projection for GatewayProjection {
     ) -> Result<(), ProjectionError> {
         // What an earlier batch staged is committed by now, or never will be.
         self.cached.abandon();
+        self.tasks_on_instances.abandon();
         self.changes_catalog = events
             .iter()
             .any(|e| !matches!(e.aggregate, Aggregate::Task { .. }));
@@ -335,12 +344,17 @@ impl Projection for GatewayProjection {
             }
             self.decided.announce(last.sequence, tasks_by_request);
         }
+        for ((_, id), loaded, now) in tasks.index_moves() {
+            let loaded = loaded.cloned().flatten();
+            self.tasks_on_instances.stage(id.clone(), loaded, now);
+        }
         tasks.save(connection, &mut cached.tasks).await?;
         Ok(())
     }
 
     fn committed(&mut self) {
         self.cached.commit();
+        self.tasks_on_instances.commit();
         if std::mem::take(&mut self.changes_catalog) {
             self.catalog.advance();
         }

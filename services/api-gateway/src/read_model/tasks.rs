@@ -11,6 +11,7 @@ use super::clusters::json_column;
 use berth_projection::sql::Column::{self, BigInt, Text};
 
 use super::TableRow;
+use berth_projection::MemoryIndex;
 use berth_projection::sql::Rows;
 
 pub(crate) const SCHEMA: &[&str] = &[
@@ -29,15 +30,20 @@ pub(crate) const SCHEMA: &[&str] = &[
     version BIGINT NOT NULL,
     PRIMARY KEY (cluster, id)
 )",
-    // Without the status: a task's entry moves once, when it is placed, not again at
-    // each status it reports (every move rewrites a page at a random place).
+    // Tasks by instance are indexed in memory ([`TasksOnInstances`]): an entry of an index
+    // on the instance sat at a random place and cost a page write per task placed.
     "DROP INDEX IF EXISTS tasks_by_instance",
-    "CREATE INDEX IF NOT EXISTS tasks_on_instance ON tasks (cluster, container_instance_id)",
+    "DROP INDEX IF EXISTS tasks_on_instance",
     "CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)",
 ];
 
 const COLUMNS: &str = "cluster, id, family, container_instance_id, last_status, desired_status, group_name, \
     started_by, placement, request_id, doc, version";
+
+/// The tasks placed on each instance, stopped ones included, by `(cluster, instance id)`:
+/// the api-gateway's index of `tasks` by instance, kept in memory
+/// ([`berth_projection::MemoryIndex`]). About 100 bytes per task.
+pub type TasksOnInstances = MemoryIndex<(String, String), String>;
 
 /// Where the scheduler's decision stands.
 pub const PLACEMENT_PENDING: &str = "PENDING";
@@ -307,14 +313,12 @@ impl TableRow for TaskRow {
         container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
         desired_status = excluded.desired_status, placement = excluded.placement, doc = excluded.doc, \
         version = excluded.version";
-    const ON_CONFLICT_KEEPING_INDEXES: &'static str = "(cluster, id) DO UPDATE SET \
-        last_status = excluded.last_status, desired_status = excluded.desired_status, \
-        placement = excluded.placement, doc = excluded.doc, version = excluded.version";
-    /// `tasks_on_instance`'s column (`tasks_by_request`'s is never SET).
-    type Indexed = Option<String>;
+    /// The instance it was placed on, in [`TasksOnInstances`].
+    type Indexed = Option<(String, String)>;
 
-    fn indexed(&self) -> Option<String> {
-        self.container_instance_id.clone()
+    fn indexed(&self) -> Self::Indexed {
+        let instance = self.container_instance_id.clone()?;
+        Some((self.cluster.clone(), instance))
     }
 
     fn key(&self) -> (String, String) {
@@ -363,7 +367,10 @@ pub struct TaskFilter {
 pub(crate) mod queries {
     use sqlx::AnyPool;
 
-    use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskRow};
+    use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskRow, TasksOnInstances};
+
+    /// Candidate ids bound per statement of [`list`].
+    const IDS_PER_STATEMENT: usize = 256;
 
     /// A task the user can see (not one whose placement failed).
     pub async fn get(
@@ -381,6 +388,23 @@ pub(crate) mod queries {
         row.as_ref().map(TaskRow::from_row).transpose()
     }
 
+    /// [`TasksOnInstances`] loaded from the table, at start.
+    pub async fn load_on_instances(
+        pool: &AnyPool,
+        on_instances: &TasksOnInstances,
+    ) -> Result<(), sqlx::Error> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT cluster, container_instance_id, id FROM tasks \
+             WHERE container_instance_id IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await?;
+        for (cluster, instance_id, id) in rows {
+            on_instances.insert((cluster, instance_id), id);
+        }
+        Ok(())
+    }
+
     /// Every task of one RunTask/StartTask request, placed or not.
     pub async fn of_request(pool: &AnyPool, request_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
         let rows = sqlx::query(&format!(
@@ -392,9 +416,12 @@ pub(crate) mod queries {
         rows.iter().map(TaskRow::from_row).collect()
     }
 
-    /// Task ids matching `filter`, after `after`, in id order.
+    /// Task ids matching `filter`, after `after`, in id order. With an instance in the
+    /// filter, the candidates are that instance's tasks in `on_instances`, checked a chunk
+    /// at a time.
     pub async fn list(
         pool: &AnyPool,
+        on_instances: &TasksOnInstances,
         cluster: &str,
         filter: &TaskFilter,
         after: Option<&str>,
@@ -403,27 +430,53 @@ pub(crate) mod queries {
         let mut sql = format!(
             "SELECT id FROM tasks WHERE cluster = $1 AND placement <> '{PLACEMENT_FAILED}' AND desired_status = $2 AND id > $3"
         );
-        let mut binds: Vec<&str> = Vec::new();
-        let mut next = 4;
+        let mut binds = vec![cluster, filter.desired_status.as_str(), after.unwrap_or("")];
         for (column, value) in [
-            ("container_instance_id", &filter.container_instance_id),
             ("family", &filter.family),
             ("started_by", &filter.started_by),
             ("group_name", &filter.group),
         ] {
             if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ${next}"));
                 binds.push(value);
-                next += 1;
+                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
-        sql.push_str(&format!(" ORDER BY id LIMIT ${next}"));
-        let mut query = sqlx::query_scalar(&sql)
-            .bind(cluster)
-            .bind(filter.desired_status.as_str())
-            .bind(after.unwrap_or(""));
+        let Some(instance) = &filter.container_instance_id else {
+            sql.push_str(&format!(" ORDER BY id LIMIT ${}", binds.len() + 1));
+            return ids_matching(pool, &sql, &binds, limit).await;
+        };
+        let candidates = on_instances.keys_after(&(cluster.to_owned(), instance.clone()), after);
+        let mut found: Vec<String> = Vec::new();
+        for chunk in candidates.chunks(IDS_PER_STATEMENT) {
+            if found.len() >= limit {
+                break;
+            }
+            let mut chunk_binds = binds.clone();
+            let mut listed = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                chunk_binds.push(id);
+                listed.push(format!("${}", chunk_binds.len()));
+            }
+            let statement = format!(
+                "{sql} AND id IN ({}) ORDER BY id LIMIT ${}",
+                listed.join(", "),
+                chunk_binds.len() + 1
+            );
+            found.extend(ids_matching(pool, &statement, &chunk_binds, limit - found.len()).await?);
+        }
+        Ok(found)
+    }
+
+    /// The ids `sql` selects with `binds`, then `limit`, as its parameters.
+    async fn ids_matching(
+        pool: &AnyPool,
+        sql: &str,
+        binds: &[&str],
+        limit: usize,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut query = sqlx::query_scalar(sql);
         for value in binds {
-            query = query.bind(value);
+            query = query.bind(*value);
         }
         query.bind(limit as i64).fetch_all(pool).await
     }

@@ -11,7 +11,7 @@ use tracing::debug;
 
 use crate::arn::ArnContext;
 use crate::error::{ApiResult, GatewayError};
-use crate::read_model::{Catalog, CatalogVersion, DecidedRequests, TasksOnInstances};
+use crate::read_model::{Catalog, CatalogVersion, DecidedRequests, TaskIndexes};
 
 /// How long a command waits for the read model to show its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -30,7 +30,7 @@ struct Inner {
     projection: ProjectionHandle,
     decided: DecidedRequests,
     catalog: Catalog,
-    tasks_on_instances: TasksOnInstances,
+    task_indexes: TaskIndexes,
     account_id: String,
 }
 
@@ -71,7 +71,7 @@ impl Gateway {
         projection: ProjectionHandle,
         decided: DecidedRequests,
         catalog: CatalogVersion,
-        tasks_on_instances: TasksOnInstances,
+        task_indexes: TaskIndexes,
         account_id: String,
     ) -> Self {
         Self {
@@ -81,7 +81,7 @@ impl Gateway {
                 projection,
                 decided,
                 catalog: Catalog::new(catalog),
-                tasks_on_instances,
+                task_indexes,
                 account_id,
             }),
         }
@@ -106,9 +106,9 @@ impl Gateway {
         &self.inner.catalog
     }
 
-    /// The tasks placed on each instance (the read model's index of tasks by instance).
-    pub fn tasks_on_instances(&self) -> &TasksOnInstances {
-        &self.inner.tasks_on_instances
+    /// The read model's indexes of tasks by instance and by request.
+    pub fn task_indexes(&self) -> &TaskIndexes {
+        &self.inner.task_indexes
     }
 
     pub fn log(&self) -> &EventLog {

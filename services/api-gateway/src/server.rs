@@ -55,7 +55,7 @@ impl ApiGateway {
         let projection = GatewayProjection::default();
         let decided = projection.decided_requests();
         let catalog = projection.catalog_version();
-        let tasks_on_instances = projection.tasks_on_instances();
+        let task_indexes = projection.task_indexes();
         let runner = ProjectionRunner::new(
             log.clone(),
             read_model.clone(),
@@ -67,15 +67,18 @@ impl ApiGateway {
         )
         .await?;
         // Before the projection runs: from then on it moves what this loaded.
-        task_queries::load_on_instances(read_model.pool(), &tasks_on_instances).await?;
-        tracing::info!(tasks = tasks_on_instances.len(), "tasks by instance loaded");
+        task_queries::load_indexes(read_model.pool(), &task_indexes).await?;
+        tracing::info!(
+            tasks = task_indexes.of_requests.len(),
+            "indexes of tasks loaded"
+        );
         let gateway = Gateway::new(
             log,
             read_model,
             runner.handle(),
             decided,
             catalog,
-            tasks_on_instances,
+            task_indexes,
             options.account_id.clone(),
         );
         Ok(Self { gateway, runner })

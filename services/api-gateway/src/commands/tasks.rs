@@ -424,7 +424,8 @@ impl PlacementWait {
     /// Reads the request's tasks from the read model.
     async fn read(&mut self, gateway: &Gateway) -> ApiResult<()> {
         self.sequence = self.sequence.max(gateway.projection().position());
-        let rows = task_queries::of_request(gateway.db(), &self.request_id).await?;
+        let rows = task_queries::of_request(gateway.db(), gateway.task_indexes(), &self.request_id)
+            .await?;
         self.merge(rows);
         Ok(())
     }
@@ -610,7 +611,7 @@ pub async fn list(
             };
             task_queries::list(
                 gateway.db(),
-                gateway.tasks_on_instances(),
+                gateway.task_indexes(),
                 &cluster,
                 &filter,
                 page.after.as_deref(),

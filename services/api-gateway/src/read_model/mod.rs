@@ -21,7 +21,7 @@ pub use projection::{Decided, DecidedRequests, GatewayProjection};
 pub use task_definitions::{FamilyStatusFilter, TaskDefinitionRow};
 pub use tasks::{
     ContainerDoc, PLACEMENT_FAILED, PLACEMENT_PENDING, PLACEMENT_PLACED, TaskDoc, TaskFilter,
-    TaskRow, TasksOnInstances,
+    TaskIndexes, TaskRow,
 };
 
 pub(crate) use clusters::queries as cluster_queries;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
-use berth_projection::{Projection, ProjectionError, RowCache, StagedMoves};
+use berth_projection::{Projection, ProjectionError, RowCache};
 use sqlx::AnyConnection;
 
 use super::clusters::{self, ClusterRow};
 use super::container_instances::{self, InstanceRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
-use super::tasks::{self, TaskRow, TasksOnInstances};
+use super::tasks::{self, StagedTaskIndexes, TaskIndexes, TaskRow};
 use super::{CatalogVersion, RowBatch};
 use crate::arn::{self, Resource};
 
@@ -24,8 +24,8 @@ pub struct GatewayProjection {
     /// Whether the batch being applied changes clusters, task definitions or
     /// container instances: its commit then advances `catalog`.
     changes_catalog: bool,
-    /// What the batch being applied changes in the index of tasks by instance.
-    tasks_on_instances: StagedMoves<(String, String), String>,
+    /// What the batch being applied changes in the indexes of tasks.
+    task_indexes: StagedTaskIndexes,
 }
 
 /// Rows of clusters, instances and tasks this projection wrote (it is their tables' only
@@ -71,10 +71,10 @@ impl GatewayProjection {
         self.decided.clone()
     }
 
-    /// The tasks on each instance, which this projection keeps up to date (the caller
-    /// loads it before the projection runs: [`super::task_queries::load_on_instances`]).
-    pub fn tasks_on_instances(&self) -> TasksOnInstances {
-        self.tasks_on_instances.index().clone()
+    /// The indexes of tasks this projection keeps up to date (the caller loads them
+    /// before the projection runs: [`super::task_queries::load_indexes`]).
+    pub fn task_indexes(&self) -> TaskIndexes {
+        self.task_indexes.indexes()
     }
 
     /// What the gateway's [`super::Catalog`] checks its remembered lookups against.
@@ -159,7 +159,7 @@ impl Projection for GatewayProjection {
     ) -> Result<(), ProjectionError> {
         // What an earlier batch staged is committed by now, or never will be.
         self.cached.abandon();
-        self.tasks_on_instances.abandon();
+        self.task_indexes.abandon();
         self.changes_catalog = events
             .iter()
             .any(|e| !matches!(e.aggregate, Aggregate::Task { .. }));
@@ -344,9 +344,8 @@ impl Projection for GatewayProjection {
             }
             self.decided.announce(last.sequence, tasks_by_request);
         }
-        for ((_, id), loaded, now) in tasks.index_moves() {
-            let loaded = loaded.cloned().flatten();
-            self.tasks_on_instances.stage(id.clone(), loaded, now);
+        for (key, loaded, now) in tasks.index_moves() {
+            self.task_indexes.stage(key, loaded, now);
         }
         tasks.save(connection, &mut cached.tasks).await?;
         Ok(())
@@ -354,7 +353,7 @@ impl Projection for GatewayProjection {
 
     fn committed(&mut self) {
         self.cached.commit();
-        self.tasks_on_instances.commit();
+        self.task_indexes.commit();
         if std::mem::take(&mut self.changes_catalog) {
             self.catalog.advance();
         }

@@ -11,8 +11,8 @@ use super::clusters::json_column;
 use berth_projection::sql::Column::{self, BigInt, Text};
 
 use super::TableRow;
-use berth_projection::MemoryIndex;
 use berth_projection::sql::Rows;
+use berth_projection::{MemoryIndex, StagedMoves};
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tasks (
@@ -30,20 +30,75 @@ pub(crate) const SCHEMA: &[&str] = &[
     version BIGINT NOT NULL,
     PRIMARY KEY (cluster, id)
 )",
-    // Tasks by instance are indexed in memory ([`TasksOnInstances`]): an entry of an index
-    // on the instance sat at a random place and cost a page write per task placed.
+    // Tasks by instance and by request are indexed in memory ([`TaskIndexes`]): an entry
+    // of an index on either sat at a random place and cost a page write per task placed
+    // or request made.
     "DROP INDEX IF EXISTS tasks_by_instance",
     "DROP INDEX IF EXISTS tasks_on_instance",
-    "CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)",
+    "DROP INDEX IF EXISTS tasks_by_request",
 ];
 
 const COLUMNS: &str = "cluster, id, family, container_instance_id, last_status, desired_status, group_name, \
     started_by, placement, request_id, doc, version";
 
-/// The tasks placed on each instance, stopped ones included, by `(cluster, instance id)`:
-/// the api-gateway's index of `tasks` by instance, kept in memory
-/// ([`berth_projection::MemoryIndex`]). About 100 bytes per task.
-pub type TasksOnInstances = MemoryIndex<(String, String), String>;
+/// The api-gateway's indexes of `tasks`, kept in memory ([`berth_projection::MemoryIndex`])
+/// by its projection: about 200 bytes per task. Clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct TaskIndexes {
+    /// Every placed task, stopped ones included, by `(cluster, instance id)`.
+    pub on_instances: MemoryIndex<(String, String), String>,
+    /// Every task, as `(cluster, id)`, by the id of the RunTask/StartTask request that
+    /// made it.
+    pub of_requests: MemoryIndex<String, (String, String)>,
+}
+
+/// What a batch changes in [`TaskIndexes`], held back until its transaction commits.
+#[derive(Debug, Default)]
+pub(crate) struct StagedTaskIndexes {
+    on_instances: StagedMoves<(String, String), String>,
+    of_requests: StagedMoves<String, (String, String)>,
+}
+
+impl StagedTaskIndexes {
+    pub fn indexes(&self) -> TaskIndexes {
+        TaskIndexes {
+            on_instances: self.on_instances.index().clone(),
+            of_requests: self.of_requests.index().clone(),
+        }
+    }
+
+    /// A task row changed from `loaded` (`None` when new) to `now`.
+    pub fn stage(
+        &mut self,
+        key: &(String, String),
+        loaded: Option<&TaskEntries>,
+        now: TaskEntries,
+    ) {
+        let (loaded_request, loaded_instance) = match loaded {
+            Some((request, instance)) => (Some(request.clone()), instance.clone()),
+            None => (None, None),
+        };
+        let (request, instance) = now;
+        self.on_instances
+            .stage(key.1.clone(), loaded_instance, instance);
+        self.of_requests
+            .stage(key.clone(), loaded_request, Some(request));
+    }
+
+    pub fn commit(&mut self) {
+        self.on_instances.commit();
+        self.of_requests.commit();
+    }
+
+    pub fn abandon(&mut self) {
+        self.on_instances.abandon();
+        self.of_requests.abandon();
+    }
+}
+
+/// A task's entries in [`TaskIndexes`]: its request id, and `(cluster, instance id)` once
+/// placed.
+pub(crate) type TaskEntries = (String, Option<(String, String)>);
 
 /// Where the scheduler's decision stands.
 pub const PLACEMENT_PENDING: &str = "PENDING";
@@ -313,12 +368,11 @@ impl TableRow for TaskRow {
         container_instance_id = excluded.container_instance_id, last_status = excluded.last_status, \
         desired_status = excluded.desired_status, placement = excluded.placement, doc = excluded.doc, \
         version = excluded.version";
-    /// The instance it was placed on, in [`TasksOnInstances`].
-    type Indexed = Option<(String, String)>;
+    type Indexed = TaskEntries;
 
-    fn indexed(&self) -> Self::Indexed {
-        let instance = self.container_instance_id.clone()?;
-        Some((self.cluster.clone(), instance))
+    fn indexed(&self) -> TaskEntries {
+        let instance = (self.container_instance_id.clone()).map(|id| (self.cluster.clone(), id));
+        (self.request_id.clone(), instance)
     }
 
     fn key(&self) -> (String, String) {
@@ -367,7 +421,9 @@ pub struct TaskFilter {
 pub(crate) mod queries {
     use sqlx::AnyPool;
 
-    use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskRow, TasksOnInstances};
+    use berth_projection::sql::{Rows, fetch_by_keys};
+
+    use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskIndexes, TaskRow};
 
     /// Candidate ids bound per statement of [`list`].
     const IDS_PER_STATEMENT: usize = 256;
@@ -388,40 +444,53 @@ pub(crate) mod queries {
         row.as_ref().map(TaskRow::from_row).transpose()
     }
 
-    /// [`TasksOnInstances`] loaded from the table, at start.
-    pub async fn load_on_instances(
-        pool: &AnyPool,
-        on_instances: &TasksOnInstances,
-    ) -> Result<(), sqlx::Error> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT cluster, container_instance_id, id FROM tasks \
-             WHERE container_instance_id IS NOT NULL",
-        )
-        .fetch_all(pool)
-        .await?;
-        for (cluster, instance_id, id) in rows {
-            on_instances.insert((cluster, instance_id), id);
+    /// [`TaskIndexes`] loaded from the table, at start.
+    pub async fn load_indexes(pool: &AnyPool, indexes: &TaskIndexes) -> Result<(), sqlx::Error> {
+        let rows: Vec<(String, String, String, Option<String>)> =
+            sqlx::query_as("SELECT cluster, id, request_id, container_instance_id FROM tasks")
+                .fetch_all(pool)
+                .await?;
+        for (cluster, id, request_id, instance_id) in rows {
+            if let Some(instance_id) = instance_id {
+                (indexes.on_instances).insert((cluster.clone(), instance_id), id.clone());
+            }
+            indexes.of_requests.insert(request_id, (cluster, id));
         }
         Ok(())
     }
 
-    /// Every task of one RunTask/StartTask request, placed or not.
-    pub async fn of_request(pool: &AnyPool, request_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"
-        ))
-        .bind(request_id)
-        .fetch_all(pool)
-        .await?;
-        rows.iter().map(TaskRow::from_row).collect()
+    /// Every task of one RunTask/StartTask request, placed or not, in id order.
+    pub async fn of_request(
+        pool: &AnyPool,
+        indexes: &TaskIndexes,
+        request_id: &str,
+    ) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let keys = indexes.of_requests.keys(&request_id.to_owned());
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut key_rows = Rows::new();
+        for key in &keys {
+            super::super::push_cluster_key(key, &mut key_rows);
+        }
+        let mut connection = pool.acquire().await?;
+        let select = format!("SELECT {COLUMNS} FROM tasks");
+        let key_columns = <TaskRow as super::super::TableRow>::KEY_COLUMNS;
+        let rows = fetch_by_keys(&mut connection, &select, key_columns, &key_rows).await?;
+        let mut tasks = rows
+            .iter()
+            .map(TaskRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tasks)
     }
 
     /// Task ids matching `filter`, after `after`, in id order. With an instance in the
-    /// filter, the candidates are that instance's tasks in `on_instances`, checked a chunk
+    /// filter, the candidates are that instance's tasks in `indexes`, checked a chunk
     /// at a time.
     pub async fn list(
         pool: &AnyPool,
-        on_instances: &TasksOnInstances,
+        indexes: &TaskIndexes,
         cluster: &str,
         filter: &TaskFilter,
         after: Option<&str>,
@@ -445,7 +514,8 @@ pub(crate) mod queries {
             sql.push_str(&format!(" ORDER BY id LIMIT ${}", binds.len() + 1));
             return ids_matching(pool, &sql, &binds, limit).await;
         };
-        let candidates = on_instances.keys_after(&(cluster.to_owned(), instance.clone()), after);
+        let instance = (cluster.to_owned(), instance.clone());
+        let candidates = indexes.on_instances.keys_after(&instance, after);
         let mut found: Vec<String> = Vec::new();
         for chunk in candidates.chunks(IDS_PER_STATEMENT) {
             if found.len() >= limit {

@@ -110,8 +110,13 @@ impl AgentGateway {
         )
         .await?;
         // Before the projection runs: from then on it moves what this loaded.
+        let loading = std::time::Instant::now();
         tasks::load_live(read_model.pool(), &live_tasks).await?;
-        info!(tasks = live_tasks.len(), "live tasks by instance loaded");
+        info!(
+            tasks = live_tasks.len(),
+            elapsed_ms = loading.elapsed().as_millis() as u64,
+            "live tasks by instance loaded"
+        );
         let (acks, ack_writer) = AckRecorder::new(read_model.clone());
         let shared = Arc::new(Shared {
             log,

@@ -67,9 +67,11 @@ impl ApiGateway {
         )
         .await?;
         // Before the projection runs: from then on it moves what this loaded.
+        let loading = std::time::Instant::now();
         task_queries::load_indexes(read_model.pool(), &task_indexes).await?;
         tracing::info!(
             tasks = task_indexes.of_requests.len(),
+            elapsed_ms = loading.elapsed().as_millis() as u64,
             "indexes of tasks loaded"
         );
         let gateway = Gateway::new(

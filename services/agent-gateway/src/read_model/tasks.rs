@@ -7,6 +7,7 @@ use berth_events::{PortAssignment, TaskRequested};
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
 use berth_projection::{MemoryIndex, RowCache, StagedMoves};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -421,13 +422,13 @@ pub(crate) async fn get_many(
 
 /// [`LiveTasks`] loaded from the table, at start.
 pub(crate) async fn load_live(pool: &AnyPool, live: &LiveTasks) -> Result<(), sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
+    // Streamed: the table can be large, and only the index is kept.
+    let mut rows = sqlx::query_as::<_, (String, String)>(
         "SELECT instance_id, id FROM ag_tasks WHERE instance_id IS NOT NULL \
          AND (last_status IS NULL OR last_status <> 'STOPPED')",
     )
-    .fetch_all(pool)
-    .await?;
-    for (instance_id, id) in rows {
+    .fetch(pool);
+    while let Some((instance_id, id)) = rows.try_next().await? {
         live.insert(instance_id, id);
     }
     Ok(())

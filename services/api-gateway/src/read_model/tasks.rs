@@ -422,6 +422,7 @@ pub(crate) mod queries {
     use sqlx::AnyPool;
 
     use berth_projection::sql::{Rows, fetch_by_keys};
+    use futures::TryStreamExt;
 
     use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskIndexes, TaskRow};
 
@@ -446,11 +447,12 @@ pub(crate) mod queries {
 
     /// [`TaskIndexes`] loaded from the table, at start.
     pub async fn load_indexes(pool: &AnyPool, indexes: &TaskIndexes) -> Result<(), sqlx::Error> {
-        let rows: Vec<(String, String, String, Option<String>)> =
-            sqlx::query_as("SELECT cluster, id, request_id, container_instance_id FROM tasks")
-                .fetch_all(pool)
-                .await?;
-        for (cluster, id, request_id, instance_id) in rows {
+        // Streamed: the table can be large, and only the indexes are kept.
+        let mut rows = sqlx::query_as::<_, (String, String, String, Option<String>)>(
+            "SELECT cluster, id, request_id, container_instance_id FROM tasks",
+        )
+        .fetch(pool);
+        while let Some((cluster, id, request_id, instance_id)) = rows.try_next().await? {
             if let Some(instance_id) = instance_id {
                 (indexes.on_instances).insert((cluster.clone(), instance_id), id.clone());
             }

@@ -439,7 +439,18 @@ async fn listed_on(
 
 #[tokio::test]
 async fn tasks_by_instance_and_by_request_survive_a_restart() {
-    let mut berth = Berth::start().await;
+    indexes_scenario(Berth::start().await).await;
+}
+
+#[tokio::test]
+async fn tasks_by_instance_and_by_request_survive_a_restart_on_postgres() {
+    let url = berth_testkit::postgres_database().await;
+    indexes_scenario(Berth::start_with(Some(url), None).await).await;
+}
+
+/// ListTasks by instance and RunTask retries by `clientToken`, which the api-gateway
+/// answers from indexes it keeps in memory, before and after a restart.
+async fn indexes_scenario(mut berth: Berth) {
     let ecs = berth.ecs();
     ecs.create_cluster()
         .cluster_name("lists")

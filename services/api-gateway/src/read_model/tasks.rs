@@ -42,7 +42,7 @@ const COLUMNS: &str = "cluster, id, family, container_instance_id, last_status, 
     started_by, placement, request_id, doc, version";
 
 /// The api-gateway's indexes of `tasks`, kept in memory ([`berth_projection::MemoryIndex`])
-/// by its projection: about 200 bytes per task. Clones share them.
+/// by its projection: roughly 350 bytes per task. Clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct TaskIndexes {
     /// Every placed task, stopped ones included, by `(cluster, instance id)`.
@@ -425,6 +425,7 @@ pub(crate) mod queries {
     use futures::TryStreamExt;
 
     use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskIndexes, TaskRow};
+    use crate::read_model::{TableRow, push_cluster_key};
 
     /// Candidate ids bound per statement of [`list`].
     const IDS_PER_STATEMENT: usize = 256;
@@ -473,12 +474,11 @@ pub(crate) mod queries {
         }
         let mut key_rows = Rows::new();
         for key in &keys {
-            super::super::push_cluster_key(key, &mut key_rows);
+            push_cluster_key(key, &mut key_rows);
         }
         let mut connection = pool.acquire().await?;
         let select = format!("SELECT {COLUMNS} FROM tasks");
-        let key_columns = <TaskRow as super::super::TableRow>::KEY_COLUMNS;
-        let rows = fetch_by_keys(&mut connection, &select, key_columns, &key_rows).await?;
+        let rows = fetch_by_keys(&mut connection, &select, TaskRow::KEY_COLUMNS, &key_rows).await?;
         let mut tasks = rows
             .iter()
             .map(TaskRow::from_row)

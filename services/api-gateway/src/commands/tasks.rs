@@ -290,7 +290,7 @@ async fn submit(
     // Subscribed before reading or appending, so no announcement of this request is
     // missed.
     let decided = gateway.decided_requests().subscribe();
-    let mut waiting = PlacementWait::new(request_key.clone(), targets.len());
+    let mut waiting = PlacementWait::new(cluster, request_key.clone(), targets.len());
     if client_token.is_some() {
         // A retry after the first attempt's tasks reached the read model finds them
         // here: with all of them there, it answers with them and appends nothing.
@@ -384,6 +384,8 @@ fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Value> {
 
 /// The tasks of one RunTask/StartTask request, as the scheduler decides them.
 struct PlacementWait {
+    /// Every task of a request is in the cluster the request named.
+    cluster: String,
     request_id: String,
     expected: usize,
     /// The latest row seen of each task, by id.
@@ -393,8 +395,9 @@ struct PlacementWait {
 }
 
 impl PlacementWait {
-    fn new(request_id: String, expected: usize) -> Self {
+    fn new(cluster: &str, request_id: String, expected: usize) -> Self {
         Self {
+            cluster: cluster.to_owned(),
             request_id,
             expected,
             rows: HashMap::new(),
@@ -424,8 +427,13 @@ impl PlacementWait {
     /// Reads the request's tasks from the read model.
     async fn read(&mut self, gateway: &Gateway) -> ApiResult<()> {
         self.sequence = self.sequence.max(gateway.projection().position());
-        let rows = task_queries::of_request(gateway.db(), gateway.task_indexes(), &self.request_id)
-            .await?;
+        let rows = task_queries::of_request(
+            gateway.db(),
+            gateway.task_indexes(),
+            &self.cluster,
+            &self.request_id,
+        )
+        .await?;
         self.merge(rows);
         Ok(())
     }

@@ -42,21 +42,21 @@ const COLUMNS: &str = "cluster, id, family, container_instance_id, last_status, 
     started_by, placement, request_id, doc, version";
 
 /// The api-gateway's indexes of `tasks`, kept in memory ([`berth_projection::MemoryIndex`])
-/// by its projection: roughly 350 bytes per task. Clones share them.
+/// by its projection: roughly 300 bytes per task. Clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct TaskIndexes {
     /// Every placed task, stopped ones included, by `(cluster, instance id)`.
     pub on_instances: MemoryIndex<(String, String), String>,
-    /// Every task, as `(cluster, id)`, by the id of the RunTask/StartTask request that
-    /// made it.
-    pub of_requests: MemoryIndex<String, (String, String)>,
+    /// Every task by the id of the RunTask/StartTask request that made it (all in the
+    /// cluster the request named).
+    pub of_requests: MemoryIndex<String, String>,
 }
 
 /// What a batch changes in [`TaskIndexes`], held back until its transaction commits.
 #[derive(Debug, Default)]
 pub(crate) struct StagedTaskIndexes {
     on_instances: StagedMoves<(String, String), String>,
-    of_requests: StagedMoves<String, (String, String)>,
+    of_requests: StagedMoves<String, String>,
 }
 
 impl StagedTaskIndexes {
@@ -79,10 +79,11 @@ impl StagedTaskIndexes {
             None => (None, None),
         };
         let (request, instance) = now;
+        let (_, id) = key;
         self.on_instances
-            .stage(key.1.clone(), loaded_instance, instance);
+            .stage(id.clone(), loaded_instance, instance);
         self.of_requests
-            .stage(key.clone(), loaded_request, Some(request));
+            .stage(id.clone(), loaded_request, Some(request));
     }
 
     pub fn commit(&mut self) {
@@ -425,7 +426,7 @@ pub(crate) mod queries {
     use futures::TryStreamExt;
 
     use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskIndexes, TaskRow};
-    use crate::read_model::{TableRow, push_cluster_key};
+    use crate::read_model::TableRow;
 
     /// Candidate ids bound per statement of [`list`].
     const IDS_PER_STATEMENT: usize = 256;
@@ -457,24 +458,26 @@ pub(crate) mod queries {
             if let Some(instance_id) = instance_id {
                 (indexes.on_instances).insert((cluster.clone(), instance_id), id.clone());
             }
-            indexes.of_requests.insert(request_id, (cluster, id));
+            indexes.of_requests.insert(request_id, id);
         }
         Ok(())
     }
 
-    /// Every task of one RunTask/StartTask request, placed or not, in id order.
+    /// Every task of one RunTask/StartTask request in `cluster`, placed or not, in id
+    /// order.
     pub async fn of_request(
         pool: &AnyPool,
         indexes: &TaskIndexes,
+        cluster: &str,
         request_id: &str,
     ) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let keys = indexes.of_requests.keys(&request_id.to_owned());
-        if keys.is_empty() {
+        let ids = indexes.of_requests.keys(&request_id.to_owned());
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut key_rows = Rows::new();
-        for key in &keys {
-            push_cluster_key(key, &mut key_rows);
+        for id in &ids {
+            key_rows.push([cluster.into(), id.into()]);
         }
         let mut connection = pool.acquire().await?;
         let select = format!("SELECT {COLUMNS} FROM tasks");

@@ -137,6 +137,7 @@ async fn placement_throughput() {
     // part costs: this process (control plane, fleet and clients) and nats-server.
     let nats_pid = cpu::child_named("nats-server").unwrap_or_default();
     let (own_before, nats_before) = (cpu::seconds("self"), cpu::seconds(&nats_pid));
+    let written_before = cpu::bytes_written("self");
     let started = Instant::now();
     let calls: Vec<_> = (0..clients)
         .map(|_| {
@@ -177,6 +178,7 @@ async fn placement_throughput() {
         cpu::seconds("self") - own_before,
         cpu::seconds(&nats_pid) - nats_before,
     );
+    let written = cpu::bytes_written("self").saturating_sub(written_before);
     assert_eq!(placed, tasks, "every task placed");
     let deciding = deciding_times(&log, from, tasks).await;
     let seconds = (all_placed - started).as_secs_f64();
@@ -193,6 +195,12 @@ async fn placement_throughput() {
         "  CPU per task: {:.0} µs in the bench process (control plane, 1,000 agents, clients) + {:.0} µs in nats-server",
         own_cpu * 1e6 / tasks as f64,
         nats_cpu * 1e6 / tasks as f64
+    );
+    // The read models' writes (nats-server's store is another process's).
+    println!(
+        "  disk writes: {:.1} KB per task ({} MB in all) by the bench process",
+        written as f64 / 1e3 / tasks as f64,
+        written / 1_000_000
     );
     stop_fleet.send(()).unwrap();
     let _ = fleet_task.await;

@@ -1,5 +1,6 @@
-//! CPU time of processes, from `/proc`: on two cores, CPU per event or per task is
-//! what bounds a load generator's figure, and it is steadier than the figure itself.
+//! CPU time and disk writes of processes, from `/proc`: on two cores, CPU per event or
+//! per task is what bounds a load generator's figure, and it is steadier than the figure
+//! itself; bytes written per task say what the read models cost the disk.
 
 /// CPU seconds (user + system) the process `pid` (or `"self"`) has used so far; 0 when
 /// it cannot be read.
@@ -16,6 +17,16 @@ pub fn seconds(pid: &str) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Bytes the process `pid` (or `"self"`) has caused to be written to storage so far
+/// (`write_bytes` of `/proc/<pid>/io`); 0 when it cannot be read.
+pub fn bytes_written(pid: &str) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The pid of a child of this process whose command is `name` (as `berth up` starts

@@ -66,6 +66,23 @@ pub(crate) trait TableRow: Sized {
     fn push_values<'a>(&'a self, rows: &mut Rows<'a>);
 }
 
+/// The rows of `keys` that exist, in bulk (no statement for no keys).
+pub(crate) async fn fetch_rows<R: TableRow>(
+    connection: &mut AnyConnection,
+    keys: &[R::Key],
+) -> Result<Vec<R>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut key_rows = Rows::new();
+    for key in keys {
+        R::push_key(key, &mut key_rows);
+    }
+    let select = format!("SELECT {} FROM {}", R::SELECTED, R::TABLE);
+    let rows = fetch_by_keys(connection, &select, R::KEY_COLUMNS, &key_rows).await?;
+    rows.iter().map(R::from_row).collect()
+}
+
 /// The rows of one table a batch touches: loaded in one go, changed in memory,
 /// written back in one go.
 pub(crate) struct RowBatch<R: TableRow> {
@@ -84,16 +101,8 @@ impl<R: TableRow> RowBatch<R> {
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<Self, sqlx::Error> {
         let (mut rows, missing) = cache.take_many(keys);
-        if !missing.is_empty() {
-            let mut key_rows = Rows::new();
-            for key in &missing {
-                R::push_key(key, &mut key_rows);
-            }
-            let select = format!("SELECT {} FROM {}", R::SELECTED, R::TABLE);
-            for row in fetch_by_keys(connection, &select, R::KEY_COLUMNS, &key_rows).await? {
-                let row = R::from_row(&row)?;
-                rows.insert(row.key(), row);
-            }
+        for row in fetch_rows::<R>(connection, &missing).await? {
+            rows.insert(row.key(), row);
         }
         let loaded = rows
             .iter()
@@ -148,12 +157,12 @@ impl<R: TableRow> RowBatch<R> {
         connection: &mut AnyConnection,
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<(), sqlx::Error> {
-        let mut changed = Rows::new();
+        let mut values = Rows::new();
         for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
-            row.push_values(&mut changed);
+            row.push_values(&mut values);
         }
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &changed).await?;
-        drop(changed);
+        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await?;
+        drop(values);
         cache.stage_all(self.rows);
         Ok(())
     }

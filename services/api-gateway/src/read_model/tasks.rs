@@ -422,11 +422,10 @@ pub struct TaskFilter {
 pub(crate) mod queries {
     use sqlx::AnyPool;
 
-    use berth_projection::sql::{Rows, fetch_by_keys};
     use futures::TryStreamExt;
 
     use super::{COLUMNS, PLACEMENT_FAILED, TaskFilter, TaskIndexes, TaskRow};
-    use crate::read_model::TableRow;
+    use crate::read_model::fetch_rows;
 
     /// Candidate ids bound per statement of [`list`].
     const IDS_PER_STATEMENT: usize = 256;
@@ -471,21 +470,15 @@ pub(crate) mod queries {
         cluster: &str,
         request_id: &str,
     ) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let ids = indexes.of_requests.keys(&request_id.to_owned());
-        if ids.is_empty() {
+        let keys: Vec<(String, String)> = (indexes.of_requests.keys(&request_id.to_owned()))
+            .into_iter()
+            .map(|id| (cluster.to_owned(), id))
+            .collect();
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut key_rows = Rows::new();
-        for id in &ids {
-            key_rows.push([cluster.into(), id.into()]);
-        }
         let mut connection = pool.acquire().await?;
-        let select = format!("SELECT {COLUMNS} FROM tasks");
-        let rows = fetch_by_keys(&mut connection, &select, TaskRow::KEY_COLUMNS, &key_rows).await?;
-        let mut tasks = rows
-            .iter()
-            .map(TaskRow::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut tasks: Vec<TaskRow> = fetch_rows(&mut connection, &keys).await?;
         tasks.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(tasks)
     }

@@ -640,7 +640,7 @@ async fn a_new_session_replaces_the_old_one_without_a_disconnect() {
         .await
         .into_iter()
         .filter(|e| e.aggregate == instance_aggregate("default", &id))
-        .map(|e| e.event_type)
+        .map(|e| e.event_type.clone())
         .collect();
     assert_eq!(
         on_instance.last().map(String::as_str),

@@ -196,6 +196,13 @@ async fn placement_throughput() {
         own_cpu * 1e6 / tasks as f64,
         nats_cpu * 1e6 / tasks as f64
     );
+    // Below the machine's core count, the clients are too few to keep it busy: tasks/s
+    // then measures their round trips, not the control plane's capacity.
+    println!(
+        "  cores busy: {:.2} of {}",
+        (own_cpu + nats_cpu) / seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     // The read models' writes (nats-server's store is another process's).
     println!(
         "  disk writes: {:.1} KB per task ({} MB in all) by the bench process",

@@ -19,4 +19,4 @@ mod tail;
 pub use append::{Append, Appended, Expect};
 pub use error::{AppendError, LogError};
 pub use log::{EventLog, LogConfig};
-pub use read::{EventStream, RecordedEvent};
+pub use read::{EventRecord, EventStream, RecordedEvent};

@@ -1,6 +1,8 @@
 //! Reading the log: a live stream of recorded events from any sequence.
 
+use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_nats::header::HeaderName;
@@ -11,9 +13,29 @@ use futures::{Stream, StreamExt};
 use crate::EventLog;
 use crate::error::{LogError, unavailable};
 
-/// An event as stored in the log.
+/// An event as stored in the log, shared: a clone copies nothing, so one event read
+/// once can be handed to every service of a process (the shared tail) without a copy
+/// per service.
 #[derive(Debug, Clone)]
-pub struct RecordedEvent {
+pub struct RecordedEvent(Arc<EventRecord>);
+
+impl RecordedEvent {
+    pub fn new(record: EventRecord) -> Self {
+        Self(Arc::new(record))
+    }
+}
+
+impl Deref for RecordedEvent {
+    type Target = EventRecord;
+
+    fn deref(&self) -> &EventRecord {
+        &self.0
+    }
+}
+
+/// What [`RecordedEvent`] holds.
+#[derive(Debug)]
+pub struct EventRecord {
     /// Stream sequence: the event's position in the log.
     pub sequence: u64,
     pub aggregate: Aggregate,
@@ -116,12 +138,12 @@ fn decode(message: async_nats::jetstream::Message) -> Result<RecordedEvent, LogE
         .ok_or_else(|| malformed("no event version"))?;
     let event = Event::decode(&event_type, version, &message.payload)
         .map_err(|e| malformed(&e.to_string()))?;
-    Ok(RecordedEvent {
+    Ok(RecordedEvent::new(EventRecord {
         sequence,
         aggregate,
         meta,
         event_type,
         version,
         event,
-    })
+    }))
 }

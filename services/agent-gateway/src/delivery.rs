@@ -38,7 +38,7 @@ const TASKS_PER_MESSAGE: usize = 50;
 
 /// How long acks are gathered before they are written. An ack not yet written when the
 /// gateway stops only means its payload is sent again, which the agent dedupes.
-const ACK_GATHERING: Duration = Duration::from_millis(10);
+const ACK_GATHERING: Duration = Duration::from_millis(100);
 
 /// Attempts to write a burst of acks before giving up on it (the payloads are then sent again
 /// after a restart, which agents dedupe).

@@ -133,6 +133,8 @@ async fn placement_throughput() {
         .await
         .unwrap();
     let from = log.last_sequence().await.unwrap() + 1;
+    // Before the clock starts, with the fleet idle.
+    let reference_ms = cpu::reference_work_ms();
     // CPU per task is steadier than tasks/s on a shared machine, and says what each
     // part costs: this process (control plane, fleet and clients) and nats-server.
     let nats_pid = cpu::child_named("nats-server").unwrap_or_default();
@@ -195,6 +197,9 @@ async fn placement_throughput() {
         "  CPU per task: {:.0} µs in the bench process (control plane, 1,000 agents, clients) + {:.0} µs in nats-server",
         own_cpu * 1e6 / tasks as f64,
         nats_cpu * 1e6 / tasks as f64
+    );
+    println!(
+        "  machine speed: {reference_ms:.0} ms for the reference work (berth_testkit::cpu::reference_work_ms; lower is faster)"
     );
     // Below the machine's core count, the clients are too few to keep it busy: tasks/s
     // then measures their round trips, not the control plane's capacity.

@@ -48,23 +48,19 @@ pub fn child_named(name: &str) -> Option<String> {
         })
 }
 
-/// Milliseconds one core takes for a fixed piece of work (integer arithmetic and a 64 MiB
-/// copy), measured now: this machine's cores run at different speeds at different times
-/// (a shared host), so a throughput figure means something only next to this one.
+/// Milliseconds one core takes for a fixed piece of integer arithmetic, measured now: this
+/// machine's cores run at different speeds at different times (a shared host), so a
+/// throughput figure means something only next to this one. Arithmetic only: a large
+/// copy would time the kernel's page faults (and whether it found huge pages) instead.
 pub fn reference_work_ms() -> f64 {
     let started = std::time::Instant::now();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..100_000_000u32 {
+    for _ in 0..200_000_000u32 {
         // xorshift64: a dependent chain the compiler cannot shorten.
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
     }
-    let source = vec![x as u8; 64 << 20];
-    let mut copy = vec![0u8; 64 << 20];
-    for _ in 0..4 {
-        copy.copy_from_slice(std::hint::black_box(&source));
-    }
-    std::hint::black_box((x, &copy));
+    std::hint::black_box(x);
     started.elapsed().as_secs_f64() * 1e3
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_eventlog::{Append, AppendError, EventLog, Expect};
-use berth_events::{Aggregate, Event, EventMeta};
+use berth_events::{Aggregate, Event};
 use berth_projection::{
     ProjectionError, ProjectionHandle, ProjectionRunner, ReadModel, RunnerOptions,
 };
@@ -127,7 +127,7 @@ async fn append(log: &EventLog, state: &Mutex<SchedulerState>, decisions: Vec<De
                 DecisionOutcome::Placed(placed) => placed.clone().into(),
                 DecisionOutcome::Failed(failed) => failed.clone().into(),
             };
-            let append = Append::new(aggregate, event, EventMeta::new())
+            let append = Append::new(aggregate, event, decision.meta.clone())
                 .expect(Expect::Version(decision.expected_version));
             let result = log.append(append).await.map(|_| ());
             (decision, result)

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{
-    Attribute, Event, InstanceResources, PlacementFailure, PortAssignment, PortRequest, TaskPlaced,
-    TaskPlacementFailed,
+    Attribute, Event, EventMeta, InstanceResources, PlacementFailure, PortAssignment, PortRequest,
+    TaskPlaced, TaskPlacementFailed,
 };
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::placement::{
     ClusterIndex, Constraint, ContainerInstance, HostPort, InstanceStatus, PlacementRequest,
@@ -70,6 +71,43 @@ pub struct TaskRecord {
     pub strategy: Vec<berth_events::Strategy>,
     pub target_instances: Vec<String>,
     pub phase: TaskPhase,
+    /// The request the task answers, for the envelope of the decision (absent from
+    /// snapshots written before it was kept: their decisions carry no correlation).
+    #[serde(default)]
+    pub requested_by: RequestedBy,
+}
+
+/// What a decision's event keeps of the task's `TaskRequested` envelope: the decision is
+/// caused by it and shares its correlation (the user's request) and trace, so a consumer
+/// of the log can follow a task from its request to its placement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestedBy {
+    /// Id of the `TaskRequested` event.
+    pub event_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace_context: Vec<(String, String)>,
+}
+
+impl RequestedBy {
+    fn of(requested: &EventMeta) -> Self {
+        Self {
+            event_id: Some(requested.id),
+            correlation_id: requested.correlation_id.or(Some(requested.id)),
+            trace_context: requested.trace_context.clone(),
+        }
+    }
+
+    /// A fresh envelope for the decision, caused by the request (as
+    /// [`EventMeta::caused_by`] would make it).
+    pub fn decision_meta(&self) -> EventMeta {
+        EventMeta {
+            causation_id: self.event_id,
+            correlation_id: self.correlation_id,
+            trace_context: self.trace_context.clone(),
+            ..EventMeta::new()
+        }
+    }
 }
 
 /// One cluster.
@@ -89,6 +127,8 @@ pub struct Decision {
     pub task_id: String,
     pub expected_version: u64,
     pub outcome: DecisionOutcome,
+    /// The envelope of the decision's event.
+    pub meta: EventMeta,
 }
 
 #[derive(Debug, Clone)]
@@ -301,13 +341,20 @@ impl SchedulerState {
                 true
             }
             berth_events::Aggregate::Task { cluster, id } => {
-                self.apply_task(cluster, id, sequence, event)
+                self.apply_task(cluster, id, recorded, event)
             }
             _ => false,
         }
     }
 
-    fn apply_task(&mut self, cluster: &str, id: &str, sequence: u64, event: &Event) -> bool {
+    fn apply_task(
+        &mut self,
+        cluster: &str,
+        id: &str,
+        recorded: &RecordedEvent,
+        event: &Event,
+    ) -> bool {
+        let sequence = recorded.sequence;
         let state = self.clusters.entry(cluster.to_owned()).or_default();
         if let Event::TaskRequested(requested) = event {
             if state.tasks.contains_key(id) {
@@ -326,6 +373,7 @@ impl SchedulerState {
                     strategy: requested.strategy.clone(),
                     target_instances: requested.target_instances.clone(),
                     phase: TaskPhase::Pending,
+                    requested_by: RequestedBy::of(&recorded.meta),
                 },
             );
             state.pending.insert(sequence, id.to_owned());
@@ -455,6 +503,7 @@ impl SchedulerState {
                     }
                 };
                 let expected_version = task.version;
+                let meta = task.requested_by.decision_meta();
                 if let (DecisionOutcome::Placed(placed), Some(task)) =
                     (&outcome, state.tasks.get_mut(&task_id))
                 {
@@ -468,6 +517,7 @@ impl SchedulerState {
                     task_id,
                     expected_version,
                     outcome,
+                    meta,
                 });
             }
         }

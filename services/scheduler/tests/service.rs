@@ -51,6 +51,16 @@ async fn register(log: &EventLog, id: &str, zone: &str, memory_mib: u32) {
 }
 
 async fn request(log: &EventLog, id: &str, memory_mib: u32, strategy: Vec<Strategy>) {
+    request_with(log, id, memory_mib, strategy, EventMeta::new()).await;
+}
+
+async fn request_with(
+    log: &EventLog,
+    id: &str,
+    memory_mib: u32,
+    strategy: Vec<Strategy>,
+    meta: EventMeta,
+) {
     let event = TaskRequested {
         family: "web".into(),
         revision: 1,
@@ -76,7 +86,7 @@ async fn request(log: &EventLog, id: &str, memory_mib: u32, strategy: Vec<Strate
             id: id.into(),
         },
         event,
-        EventMeta::new(),
+        meta,
     ))
     .await
     .unwrap();
@@ -270,6 +280,42 @@ async fn disconnected_agents_take_no_tasks() {
     request(&log, "t1", 100, vec![]).await;
     let (outcomes, _) = decisions(&log, 1).await;
     assert_eq!(outcomes["t1"], Err("AGENT".to_string()));
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+/// A decision is caused by its task's request and carries the request's correlation and
+/// trace, so a consumer of the log can follow a task from RunTask to its placement.
+#[tokio::test]
+async fn a_decision_carries_the_envelope_of_its_request() {
+    let nats = TestNats::start();
+    let log = nats.event_log().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("scheduler.db").display());
+    register(&log, "i-a", "a", 1000).await;
+    let user_request = uuid::Uuid::now_v7();
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let requested = EventMeta::new()
+        .with_correlation(user_request)
+        .with_trace_context(vec![("traceparent".into(), traceparent.into())]);
+    request_with(&log, "t1", 300, vec![], requested.clone()).await;
+    let (stop, task) = start(&log, &db).await;
+    decisions(&log, 1).await;
+
+    let mut events = log.subscribe(1).await.unwrap();
+    let placed = loop {
+        let recorded = events.next().await.unwrap().unwrap();
+        if matches!(recorded.event, Some(Event::TaskPlaced(_))) {
+            break recorded;
+        }
+    };
+    assert_eq!(placed.meta.causation_id, Some(requested.id));
+    assert_eq!(placed.meta.correlation_id, Some(user_request));
+    assert_eq!(
+        placed.meta.trace_context,
+        [("traceparent".to_string(), traceparent.to_string())]
+    );
+    assert_ne!(placed.meta.id, requested.id);
     stop.send(()).unwrap();
     task.await.unwrap();
 }

@@ -79,11 +79,14 @@ pub struct TaskRecord {
 
 /// What a decision's event keeps of the task's `TaskRequested` envelope: the decision is
 /// caused by it and shares its correlation (the user's request) and trace, so a consumer
-/// of the log can follow a task from its request to its placement.
+/// of the log can follow a task from its request to its placement. Taken from
+/// [`EventMeta::caused_by`] when the request is applied; the decision's own id and time
+/// are stamped when it is made.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestedBy {
     /// Id of the `TaskRequested` event.
-    pub event_id: Option<Uuid>,
+    #[serde(alias = "event_id")]
+    pub causation_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace_context: Vec<(String, String)>,
@@ -91,18 +94,18 @@ pub struct RequestedBy {
 
 impl RequestedBy {
     fn of(requested: &EventMeta) -> Self {
+        let caused = EventMeta::caused_by(requested);
         Self {
-            event_id: Some(requested.id),
-            correlation_id: requested.correlation_id.or(Some(requested.id)),
-            trace_context: requested.trace_context.clone(),
+            causation_id: caused.causation_id,
+            correlation_id: caused.correlation_id,
+            trace_context: caused.trace_context,
         }
     }
 
-    /// A fresh envelope for the decision, caused by the request (as
-    /// [`EventMeta::caused_by`] would make it).
+    /// A fresh envelope for the decision.
     pub fn decision_meta(&self) -> EventMeta {
         EventMeta {
-            causation_id: self.event_id,
+            causation_id: self.causation_id,
             correlation_id: self.correlation_id,
             trace_context: self.trace_context.clone(),
             ..EventMeta::new()

@@ -14,13 +14,13 @@ import sys
 
 # (part, patterns): more specific parts first, since a stack can hold frames of several
 # (a projection's apply runs under the projection runner, a report's append under the
-# session).
+# session, a RunTask's reads of the read model under its command).
 PARTS = [
     ("agent-gateway sessions", ["berth_agent_gateway::session"]),
     ("agent-gateway projection", ["AgentGatewayProjection"]),
     ("agent-gateway delivery acks", ["berth_agent_gateway::delivery"]),
+    ("RunTask and other API calls", ["berth_api_gateway::commands", "berth_api_gateway::server", "berth_aws_protocol::"]),
     ("api-gateway projection", ["berth_api_gateway::read_model"]),
-    ("RunTask and other API calls", ["berth_api_gateway::", "berth_aws_protocol::"]),
     ("scheduler", ["berth_scheduler::"]),
     ("simulated agents (load)", ["berth_agent::"]),
     ("SDK clients (load)", ["aws_sdk_", "aws_smithy_", "aws_sigv4", "aws_runtime", "placement_throughput"]),

@@ -50,8 +50,10 @@ pub fn child_named(name: &str) -> Option<String> {
 
 /// Milliseconds one core takes for a fixed piece of integer arithmetic, measured now: this
 /// machine's cores run at different speeds at different times (a shared host), so a
-/// throughput figure means something only next to this one. Arithmetic only: a large
-/// copy would time the kernel's page faults (and whether it found huge pages) instead.
+/// throughput figure is read next to this one. It does not catch every slowdown: in
+/// session 12 the tasks bench lost a third with the same reading (docs/benchmarks.md).
+/// Arithmetic only: a large copy would time the kernel's page faults (and whether it
+/// found huge pages) instead.
 pub fn reference_work_ms() -> f64 {
     let started = std::time::Instant::now();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

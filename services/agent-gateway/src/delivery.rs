@@ -14,12 +14,12 @@
 //! again. The agent dedupes by task ARN, so a resend after a lost ack is
 //! harmless; an acknowledged payload is never resent.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_agent_protocol::{DesiredStatus, PayloadMessage, TaskPayload};
 use berth_projection::ReadModel;
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, warn};

@@ -4,7 +4,7 @@
 //! The definition was validated when it was registered, so values that do not parse are left
 //! out rather than refused: a payload is always produced and the agent reports what happens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use berth_agent_protocol::{
@@ -12,6 +12,7 @@ use berth_agent_protocol::{
     TransportProtocol,
 };
 use berth_events::PortAssignment;
+use foldhash::HashMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::warn;

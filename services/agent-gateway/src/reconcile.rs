@@ -8,9 +8,8 @@
 //!   gets its payload again, whatever was acknowledged: the agent dedupes by ARN, so a task it
 //!   has run is reported again rather than started twice.
 
-use std::collections::{HashMap, HashSet};
-
 use berth_agent_protocol::{DesiredStatus, PayloadMessage, StateReport, TaskSnapshot, TaskStatus};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use crate::arn;
 use crate::delivery::{Deliveries, Outgoing};

@@ -3,11 +3,11 @@
 //! One instance has at most one session here: a new registration replaces (and closes) the
 //! previous one, which may be a half-open connection the agent has already given up on.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::read_model::tasks::TaskRow;

@@ -8,11 +8,12 @@
 //! `seq` must keep increasing across restarts (the gateway treats a lower one as a duplicate), so
 //! the file also holds the next number even when nothing is pending.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_agent_protocol::{TaskSnapshot, TaskStateChange};
+use foldhash::{HashSet, HashSetExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AgentError;

@@ -222,9 +222,8 @@ pub struct InstanceUsage {
 }
 
 /// Usage per instance id, from the cluster's tasks that are not stopped.
-pub fn usage_by_instance(tasks: &[TaskRow]) -> std::collections::HashMap<String, InstanceUsage> {
-    let mut usage: std::collections::HashMap<String, InstanceUsage> =
-        std::collections::HashMap::new();
+pub fn usage_by_instance(tasks: &[TaskRow]) -> foldhash::HashMap<String, InstanceUsage> {
+    let mut usage = foldhash::HashMap::<String, InstanceUsage>::default();
     for task in tasks {
         let Some(instance) = &task.container_instance_id else {
             continue;

@@ -3,7 +3,7 @@
 //! (each entity remembers the sequence of the last event it applied), so a batch
 //! applied twice after a failed commit changes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_eventlog::RecordedEvent;
@@ -11,6 +11,7 @@ use berth_events::{
     Attribute, Event, EventMeta, InstanceResources, PlacementFailure, PortAssignment, PortRequest,
     TaskPlaced, TaskPlacementFailed,
 };
+use foldhash::HashMap;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -9,7 +9,6 @@
 
 pub mod epoch_seconds;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
+use foldhash::{HashMap, HashMapExt};
 use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
 use serde::Serialize;

@@ -7,6 +7,7 @@ use async_nats::header::{
 };
 use async_nats::jetstream::context::PublishErrorKind;
 use berth_events::{Aggregate, Event, EventMeta};
+use bytes::Bytes;
 use serde::Deserialize;
 use tracing::debug;
 
@@ -119,11 +120,16 @@ struct ApiError {
 impl EventLog {
     /// Appends one event.
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        let subject = append.aggregate.subject();
         let payload = append.event.encode()?;
+        self.publish(append, payload.into()).await
+    }
+
+    /// Appends one event whose payload is already encoded.
+    async fn publish(&self, append: Append, payload: Bytes) -> Result<Appended, AppendError> {
+        let subject = append.aggregate.subject();
         let ack = self
             .jetstream
-            .publish_with_headers(subject.clone(), append.headers(true), payload.into())
+            .publish_with_headers(subject.clone(), append.headers(true), payload)
             .await
             .map_err(|e| AppendError::Unavailable(e.to_string()))?
             .await
@@ -150,8 +156,19 @@ impl EventLog {
     /// no atomicity across aggregates this is far cheaper than [`Self::append_all`]:
     /// JetStream stages every atomic batch on disk (a directory, files and an fsync),
     /// which stalls the stream for everyone.
+    ///
+    /// An event equal to the one before it is encoded once for both: the N tasks of a RunTask
+    /// carry the same `TaskRequested`, whose task definition is transcoded from JSON text
+    /// at every encoding.
     pub async fn append_each(&self, appends: Vec<Append>) -> Vec<Result<Appended, AppendError>> {
-        futures::future::join_all(appends.into_iter().map(|append| self.append(append))).await
+        let payloads = encode_each(&appends);
+        futures::future::join_all(
+            appends
+                .into_iter()
+                .zip(payloads)
+                .map(|(append, payload)| async move { self.publish(append, payload?).await }),
+        )
+        .await
     }
 
     /// Appends several events atomically: all are stored, in order, or none is.
@@ -217,4 +234,22 @@ impl EventLog {
         }
         unreachable!("a batch of two or more events ends with its commit")
     }
+}
+
+/// The payload of each append, an event equal to the previous one sharing its bytes.
+fn encode_each(appends: &[Append]) -> Vec<Result<Bytes, AppendError>> {
+    let mut payloads: Vec<Result<Bytes, AppendError>> = Vec::with_capacity(appends.len());
+    for (index, append) in appends.iter().enumerate() {
+        let repeated = index > 0 && appends[index - 1].event == append.event;
+        let payload = match payloads.last() {
+            Some(Ok(previous)) if repeated => Ok(previous.clone()),
+            _ => append
+                .event
+                .encode()
+                .map(Bytes::from)
+                .map_err(AppendError::from),
+        };
+        payloads.push(payload);
+    }
+    payloads
 }

@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 
 use async_nats::header::HeaderName;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
-use berth_events::{Aggregate, Event, EventMeta, headers};
+use berth_events::{Aggregate, CodecError, Event, EventMeta, headers};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use crate::EventLog;
@@ -107,13 +108,49 @@ impl EventLog {
             .await
             .map_err(unavailable)?;
         let messages = consumer.messages().await.map_err(unavailable)?;
-        Ok(EventStream::new(
-            messages.map(|message| decode(message.map_err(unavailable)?)),
-        ))
+        let mut last = LastDecoded::default();
+        Ok(EventStream::new(messages.map(move |message| {
+            decode(message.map_err(unavailable)?, &mut last)
+        })))
     }
 }
 
-fn decode(message: async_nats::jetstream::Message) -> Result<RecordedEvent, LogError> {
+/// The last payload a stream decoded, and what it became. The N tasks of a RunTask are N
+/// events with one payload, mostly in a row, and decoding their `TaskRequested` transcodes
+/// its task definition back to JSON text each time; a repeat is cloned instead.
+#[derive(Default)]
+struct LastDecoded {
+    event_type: String,
+    version: u16,
+    payload: Bytes,
+    event: Option<Event>,
+}
+
+impl LastDecoded {
+    fn decode(
+        &mut self,
+        event_type: &str,
+        version: u16,
+        payload: &Bytes,
+    ) -> Result<Option<Event>, CodecError> {
+        let repeated = self.event.is_some()
+            && self.version == version
+            && self.event_type == event_type
+            && self.payload == *payload;
+        if !repeated {
+            self.event = Event::decode(event_type, version, payload)?;
+            self.event_type.replace_range(.., event_type);
+            self.version = version;
+            self.payload = payload.clone();
+        }
+        Ok(self.event.clone())
+    }
+}
+
+fn decode(
+    message: async_nats::jetstream::Message,
+    last: &mut LastDecoded,
+) -> Result<RecordedEvent, LogError> {
     let sequence = message.info().map_err(unavailable)?.stream_sequence;
     let malformed = |reason: &str| LogError::Malformed {
         sequence,
@@ -136,7 +173,8 @@ fn decode(message: async_nats::jetstream::Message) -> Result<RecordedEvent, LogE
     let version: u16 = header(headers::EVENT_VERSION)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| malformed("no event version"))?;
-    let event = Event::decode(&event_type, version, &message.payload)
+    let event = last
+        .decode(&event_type, version, &message.payload)
         .map_err(|e| malformed(&e.to_string()))?;
     Ok(RecordedEvent::new(EventRecord {
         sequence,

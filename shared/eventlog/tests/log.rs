@@ -88,6 +88,50 @@ async fn atomic_batches_store_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn repeated_events_are_appended_each_on_its_own_and_read_back_as_they_are() {
+    let nats = TestNats::start();
+    let log = nats.event_log().await;
+    log.append(Append::new(
+        cluster("taken"),
+        created("taken"),
+        EventMeta::new(),
+    ))
+    .await
+    .unwrap();
+    // Runs of equal events share one encoding; each still lands, or fails, on its own.
+    let configured = |value| ClusterUpdated {
+        configuration: Some(serde_json::json!({ "executeCommandConfiguration": value })),
+        ..ClusterUpdated::default()
+    };
+    let events: Vec<(&str, Event, Expect)> = vec![
+        ("a", configured("one").into(), Expect::Any),
+        ("b", configured("one").into(), Expect::Any),
+        ("taken", created("taken").into(), Expect::New),
+        ("c", created("c").into(), Expect::New),
+        ("d", configured("one").into(), Expect::Any),
+        ("e", configured("two").into(), Expect::Any),
+        ("f", configured("two").into(), Expect::Any),
+    ];
+    let appends = events
+        .iter()
+        .map(|(name, event, expect)| {
+            Append::new(cluster(name), event.clone(), EventMeta::new()).expect(*expect)
+        })
+        .collect();
+    let results = log.append_each(appends).await;
+    let refused: Vec<bool> = results.iter().map(Result::is_err).collect();
+    assert_eq!(refused, [false, false, true, false, false, false, false]);
+
+    // Read back through a stream that decodes a run of equal payloads once, too.
+    let mut stored = log.subscribe(2).await.unwrap();
+    for (name, event, _) in events.iter().filter(|(name, ..)| *name != "taken") {
+        let recorded = stored.next().await.unwrap().unwrap();
+        assert_eq!(recorded.aggregate, cluster(name));
+        assert_eq!(recorded.event.as_ref(), Some(event), "{name}");
+    }
+}
+
+#[tokio::test]
 async fn subscribers_read_from_any_sequence_then_live() {
     let nats = TestNats::start();
     let log = nats.event_log().await;

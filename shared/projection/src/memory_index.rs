@@ -10,10 +10,12 @@
 //! the tables ([`MemoryIndex::insert`]).
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock};
+
+use foldhash::HashMap;
 
 /// Keys grouped by an indexed value, each group in key order. Clones share the index.
 #[derive(Debug)]

@@ -16,8 +16,9 @@
 //! used again moves back into the recent generation, so at most `2 × capacity` rows stay, and
 //! every row written in the last `capacity` writes is among them.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+
+use foldhash::{HashMap, HashMapExt};
 
 #[derive(Debug)]
 pub struct RowCache<K, R> {
@@ -134,10 +135,10 @@ mod tests {
     #[test]
     fn take_many_splits_cached_rows_from_keys_to_read() {
         let mut cache = RowCache::new(8);
-        cache.stage_all(HashMap::from([("a", 1), ("b", 2)]));
+        cache.stage_all(HashMap::from_iter([("a", 1), ("b", 2)]));
         cache.commit();
         let (rows, missing) = cache.take_many(["a", "c", "b"]);
-        assert_eq!(rows, HashMap::from([("a", 1), ("b", 2)]));
+        assert_eq!(rows, HashMap::from_iter([("a", 1), ("b", 2)]));
         assert_eq!(missing, ["c"]);
         assert!(cache.is_empty(), "taken rows belong to the batch");
     }

@@ -1,10 +1,11 @@
 //! Clusters: only whether an agent may join them, and the version to expect when the gateway
 //! creates `default`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
+use foldhash::HashMap;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{fetch_by_ids, sequence_column};

@@ -2,10 +2,11 @@
 //! under optimistic concurrency) and the sequence of its last `AgentConnected` (to tell whether a
 //! session is still the instance's current one).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
+use foldhash::HashMap;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{fetch_by_ids, sequence_column};

@@ -1,12 +1,13 @@
 //! Tasks: everything needed to hand a task to its agent, and to judge what an agent reports.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_agent_protocol::DesiredStatus;
 use berth_events::{PortAssignment, TaskRequested};
 use berth_projection::sql::Column::{BigInt, Text};
 use berth_projection::sql::{Column, Rows, bulk_upsert};
 use berth_projection::{MemoryIndex, RowCache, StagedMoves};
+use foldhash::HashMap;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

@@ -9,7 +9,6 @@
 //! unknown task records it STOPPED and reports it, and payloads are validated the same way.
 //! Nothing is written to disk, and a task costs one snapshot in memory.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -18,6 +17,7 @@ use berth_agent_protocol::{
     ContainerStateChange, DesiredStatus, DriverKind, EpochMillis, HealthStatus, NetworkBinding,
     TaskPayload, TaskSnapshot, TaskStatus,
 };
+use foldhash::{HashMap, HashMapExt};
 
 use super::layout::check_payload;
 use super::{BoxFuture, Driver, EventSender, RuntimeError};

@@ -10,7 +10,6 @@
 //! wait for, stop and health-check one container, and how to find containers again after an agent
 //! restart. Keeping the rules here means both drivers report identically.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,6 +19,7 @@ use berth_agent_protocol::{
     ContainerSpec, ContainerStateChange, DesiredStatus, DriverKind, EpochMillis, HealthStatus,
     NetworkBinding, NetworkMode, TaskPayload, TaskSnapshot, TaskStatus, TaskStopCode,
 };
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 

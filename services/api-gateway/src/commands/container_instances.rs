@@ -1,10 +1,11 @@
 //! ListContainerInstances, DescribeContainerInstances,
 //! UpdateContainerInstancesState, DeregisterContainerInstance.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use berth_eventlog::{Append, Expect};
 use berth_events::{Aggregate, ContainerInstanceDeregistered, ContainerInstanceStatusChanged};
+use foldhash::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,13 +1,12 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use std::collections::HashSet;
-
 use berth_eventlog::{Append, Expect};
 use berth_events::{
     Aggregate, JsonText, TaskDefinitionDeleted, TaskDefinitionDeregistered,
     TaskDefinitionRegistered,
 };
+use foldhash::{HashSet, HashSetExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,6 +1,5 @@
 //! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use berth_eventlog::{Append, Expect};
 use berth_events::{
     Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested,
 };
+use foldhash::{HashMap, HashMapExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;

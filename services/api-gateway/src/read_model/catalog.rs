@@ -14,11 +14,11 @@
 //! read at and served only while the version is unchanged, so a command that waited
 //! for its own write (read-your-writes) never sees an answer from before it.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use foldhash::{HashMap, HashMapExt};
 use sqlx::AnyPool;
 
 use super::clusters::queries as cluster_queries;

@@ -30,10 +30,11 @@ pub(crate) use task_definitions::queries as task_definition_queries;
 pub(crate) use tasks::counts as task_counts;
 pub(crate) use tasks::queries as task_queries;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use berth_projection::RowCache;
 use berth_projection::sql::{Column, Rows, bulk_upsert, fetch_by_keys};
+use foldhash::HashMap;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 

@@ -1,11 +1,12 @@
 //! The api-gateway projection: folds each batch into the entity tables.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
 use berth_events::{Aggregate, Event};
 use berth_projection::{Projection, ProjectionError, RowCache};
+use foldhash::{HashMap, HashMapExt};
 use sqlx::AnyConnection;
 
 use super::clusters::{self, ClusterRow};

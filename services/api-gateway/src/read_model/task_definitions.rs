@@ -1,8 +1,9 @@
 //! Task definitions (one row per revision) and their families in the read model.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use berth_events::{EpochMillis, JsonText, Tag, TaskDefinitionRegistered};
+use foldhash::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::clusters::json_column;

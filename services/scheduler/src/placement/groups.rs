@@ -7,8 +7,9 @@
 //! forgotten, with its counts, when its last task goes: group names are unbounded over time
 //! (every task family, every service), the groups alive at once are not.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use super::instance::Instance;
 use super::intern::{AttrId, IdMap, ValueId};

@@ -11,8 +11,9 @@
 //! - `release` of what `reserve` took restores the instance exactly;
 //! - every view and spread count equals what it would be if rebuilt from scratch.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use super::filter::Need;
 use super::groups::Groups;

@@ -5,9 +5,10 @@
 //! `BERTH_SECRET_ACCESS_KEY`, one pair) and from a file in the AWS shared-credentials format, so
 //! an operator can hand users the same `~/.aws/credentials` profile they point their clients at.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use foldhash::HashMap;
 
 /// Environment variable holding the access key id of the one key given through the environment.
 pub const ENV_ACCESS_KEY_ID: &str = "BERTH_ACCESS_KEY_ID";

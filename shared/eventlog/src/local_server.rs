@@ -135,8 +135,24 @@ fn spawn(binary: &Path, port: u16, store_dir: &Path) -> std::io::Result<Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if let Some(threads) = go_threads() {
+        command.env("GOMAXPROCS", threads.to_string());
+    }
     die_with_parent(&mut command);
     command.spawn()
+}
+
+/// How many threads the server's Go runtime may run at once (`GOMAXPROCS`): half the cores,
+/// at least one, unless the environment already says. The server shares the machine with
+/// Berth's own process (`berth up` runs every service in it), and an idle Go thread spins
+/// looking for work before it sleeps, burning CPU the services need. On two cores one
+/// thread cut nats-server's CPU per task by a fifth in the tasks bench (docs/benchmarks.md).
+fn go_threads() -> Option<usize> {
+    if std::env::var_os("GOMAXPROCS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Some((cores / 2).max(1))
 }
 
 /// Asks Linux to kill the server when its parent dies, so a SIGKILLed `berth up` (or

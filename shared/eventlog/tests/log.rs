@@ -181,3 +181,16 @@ async fn acknowledged_appends_survive_a_server_crash() {
         appended.sequence
     );
 }
+
+#[test]
+fn the_local_server_runs_go_on_half_the_cores_unless_told_otherwise() {
+    let nats = TestNats::start();
+    let environ = std::fs::read(format!("/proc/{}/environ", nats.server.pid())).unwrap();
+    let gomaxprocs = environ
+        .split(|byte| *byte == 0)
+        .find_map(|entry| entry.strip_prefix(b"GOMAXPROCS="))
+        .map(|value| String::from_utf8_lossy(value).into_owned());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let expected = std::env::var("GOMAXPROCS").unwrap_or_else(|_| (cores / 2).max(1).to_string());
+    assert_eq!(gomaxprocs.as_deref(), Some(expected.as_str()));
+}

@@ -6,7 +6,7 @@ stack that contains one of the part's patterns; SQLite's worker threads are a pa
 their own. The load generator (the simulated fleet and the SDK clients) shares the bench
 process with the control plane, so it is a part like the others.
 
-Usage: profile_fold.py PERF_SCRIPT_OUTPUT [TOP_LEAVES]
+Usage: profile_fold.py PERF_SCRIPT_OUTPUT [TOP] [samples|allocations]
 """
 
 import collections
@@ -31,6 +31,13 @@ PARTS = [
 ]
 SQLITE_THREAD = "sqlx-sqlite-wor"
 ALLOCATOR_PREFIXES = ("_mi_", "mi_")
+# Frames a call site is not named after: the allocator, the standard library and generic
+# containers and codecs, which every part calls.
+LIBRARY_PREFIXES = ALLOCATOR_PREFIXES + (
+    "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::", "__rust", "[unknown]",
+    "hashbrown::", "<hashbrown::", "serde_core::", "<serde_core::", "bytes::", "<bytes::",
+    "<T as alloc", "<&", "__mem", "futures_util::", "<futures_util::",
+)
 
 
 def samples(path):
@@ -60,27 +67,39 @@ def part_of(thread, frames):
     return "other (runtime, kernel, unattributed)"
 
 
+def call_site(frames):
+    """The innermost frame of the program's own (or a service library's) code, with its caller."""
+    own = [frame for frame in frames if not frame.startswith(LIBRARY_PREFIXES)]
+    return " <- ".join(frame[:90] for frame in own[:2]) or "?"
+
+
 def main():
     path = sys.argv[1]
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 15
-    parts, leaves = collections.Counter(), collections.Counter()
+    what = sys.argv[3] if len(sys.argv) > 3 else "samples"
+    parts, leaves, sites = collections.Counter(), collections.Counter(), collections.Counter()
     allocator = total = 0
     for thread, frames in samples(path):
         total += 1
         parts[part_of(thread, frames)] += 1
         leaf = frames[0] if frames else "?"
         leaves[leaf] += 1
+        sites[call_site(frames)] += 1
         allocator += leaf.startswith(ALLOCATOR_PREFIXES)
     if not total:
         sys.exit("no samples")
-    print(f"{total} samples of the bench process\n")
+    print(f"{total} {what} of the bench process\n")
     print("| part | share |\n|---|---|")
     for part, count in parts.most_common():
         print(f"| {part} | {100 * count / total:.1f}% |")
-    print(f"\nin the allocator (mimalloc, leaf): {100 * allocator / total:.1f}%")
-    print(f"\ntop {top} leaf functions:")
-    for leaf, count in leaves.most_common(top):
-        print(f"  {100 * count / total:5.1f}%  {leaf[:110]}")
+    if what == "samples":
+        print(f"\nin the allocator (mimalloc, leaf): {100 * allocator / total:.1f}%")
+        print(f"\ntop {top} leaf functions:")
+        for leaf, count in leaves.most_common(top):
+            print(f"  {100 * count / total:5.1f}%  {leaf[:110]}")
+    print(f"\ntop {top} call sites (innermost own frame <- its caller):")
+    for site, count in sites.most_common(top):
+        print(f"  {100 * count / total:5.1f}%  {site}")
 
 
 if __name__ == "__main__":

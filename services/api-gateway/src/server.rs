@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use berth_aws_protocol::json::{
-    AwsJsonHandler, AwsJsonRouter, BoxFuture, HandlerResult, Reply, RequestContext, ServiceSpec,
+    AwsJsonHandler, AwsJsonRouter, BoxFuture, HandlerResult, RequestContext, ServiceSpec,
 };
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_eventlog::EventLog;
@@ -171,8 +171,7 @@ impl AwsJsonHandler for EcsHandler {
                     access_key_id: ctx.access_key_id,
                     account_id: self.gateway.account_id().to_owned(),
                 };
-                let answer = commands::dispatch(&self.gateway, &caller, operation, &body).await?;
-                Reply::json(&answer)
+                Ok(commands::dispatch(&self.gateway, &caller, operation, &body).await?)
             }
             .instrument(span),
         )

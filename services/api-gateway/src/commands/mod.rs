@@ -13,9 +13,8 @@ mod tags;
 mod task_definitions;
 mod tasks;
 
-use berth_aws_protocol::AwsError;
+use berth_aws_protocol::{AwsError, Reply};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::error::ApiResult;
 use crate::gateway::{Caller, Gateway};
@@ -108,8 +107,14 @@ pub async fn dispatch(
     caller: &Caller,
     operation: &str,
     body: &[u8],
-) -> ApiResult<Value> {
-    match operation {
+) -> ApiResult<Reply> {
+    // The task operations serialize their answers themselves (see `render::TaskView`); the
+    // others answer with a JSON value.
+    let answer = match operation {
+        "RunTask" => return tasks::run(gateway, caller, parse(body)?).await,
+        "StartTask" => return tasks::start(gateway, caller, parse(body)?).await,
+        "StopTask" => return tasks::stop(gateway, caller, parse(body)?).await,
+        "DescribeTasks" => return tasks::describe(gateway, caller, parse(body)?).await,
         "CreateCluster" => clusters::create(gateway, caller, parse(body)?).await,
         "DescribeClusters" => clusters::describe(gateway, caller, parse(body)?).await,
         "ListClusters" => clusters::list(gateway, caller, parse(body)?).await,
@@ -126,10 +131,6 @@ pub async fn dispatch(
             task_definitions::deregister(gateway, caller, parse(body)?).await
         }
         "DeleteTaskDefinitions" => task_definitions::delete(gateway, caller, parse(body)?).await,
-        "RunTask" => tasks::run(gateway, caller, parse(body)?).await,
-        "StartTask" => tasks::start(gateway, caller, parse(body)?).await,
-        "StopTask" => tasks::stop(gateway, caller, parse(body)?).await,
-        "DescribeTasks" => tasks::describe(gateway, caller, parse(body)?).await,
         "ListTasks" => tasks::list(gateway, caller, parse(body)?).await,
         "ListContainerInstances" => container_instances::list(gateway, caller, parse(body)?).await,
         "DescribeContainerInstances" => {
@@ -152,7 +153,8 @@ pub async fn dispatch(
             "Operation {unknown} is not an Amazon ECS operation."
         ))
         .into()),
-    }
+    };
+    answer.map(Reply::Json)
 }
 
 /// Decodes a request body; bad JSON or wrong member types are a 400

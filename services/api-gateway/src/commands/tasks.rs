@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_aws_protocol::AwsError;
+use berth_aws_protocol::{AwsError, Reply};
 use berth_eventlog::{Append, Expect};
 use berth_events::{
     Aggregate, Constraint, PortRequest, Strategy, TaskRequested, TaskStopRequested,
 };
 use foldhash::{HashMap, HashMapExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -23,7 +23,7 @@ use crate::gateway::{Caller, Gateway};
 use crate::read_model::{
     Decided, PLACEMENT_FAILED, PLACEMENT_PENDING, TaskFilter, TaskRow, task_queries,
 };
-use crate::render;
+use crate::render::{self, TaskView};
 
 /// How long RunTask waits for the scheduler before answering with the tasks still
 /// PROVISIONING.
@@ -45,7 +45,7 @@ pub struct RunTaskRequest {
     tags: Option<Value>,
 }
 
-pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) -> ApiResult<Value> {
+pub async fn run(gateway: &Gateway, caller: &Caller, request: RunTaskRequest) -> ApiResult<Reply> {
     let count = request.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
         return Err(ecs::invalid_parameter("count must be between 1 and 10.").into());
@@ -85,7 +85,7 @@ pub async fn start(
     gateway: &Gateway,
     caller: &Caller,
     request: StartTaskRequest,
-) -> ApiResult<Value> {
+) -> ApiResult<Reply> {
     if request.container_instances.is_empty() || request.container_instances.len() > 10 {
         return Err(ecs::invalid_parameter(
             "containerInstances must name 1 to 10 container instances.",
@@ -275,7 +275,7 @@ async fn submit(
     spec: TaskSpec,
     targets: Vec<Vec<String>>,
     client_token: Option<&str>,
-) -> ApiResult<Value> {
+) -> ApiResult<Reply> {
     // With a clientToken the request id is derived from it, so a retry finds the
     // tasks of its first attempt. (The SDKs and the CLI send a fresh token with
     // every call: `clientToken` is an idempotency token in the ECS model.)
@@ -355,7 +355,7 @@ async fn submit(
 }
 
 /// RunTask's answer: the placed tasks, and why the others could not be placed.
-fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Value> {
+fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Reply> {
     let mut tasks = Vec::new();
     let mut failures: Vec<Value> = Vec::new();
     for row in &rows {
@@ -376,10 +376,14 @@ fn answer(caller: &Caller, rows: Vec<TaskRow>) -> ApiResult<Value> {
             }
         }
     }
-    Ok(render::object([
-        ("tasks", Value::Array(tasks)),
-        ("failures", Value::Array(failures)),
-    ]))
+    Ok(Reply::json(&TasksAnswer { tasks, failures })?)
+}
+
+/// The answer of RunTask, StartTask and DescribeTasks.
+#[derive(Serialize)]
+struct TasksAnswer<'a> {
+    tasks: Vec<TaskView<'a>>,
+    failures: Vec<Value>,
 }
 
 /// The tasks of one RunTask/StartTask request, as the scheduler decides them.
@@ -497,7 +501,7 @@ pub async fn stop(
     gateway: &Gateway,
     caller: &Caller,
     request: StopTaskRequest,
-) -> ApiResult<Value> {
+) -> ApiResult<Reply> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     let id = task_id(&cluster, &request.task)?;
@@ -528,7 +532,12 @@ pub async fn stop(
         })
         .await?;
     let task = find_task(gateway, &cluster, &id).await?;
-    Ok(json!({ "task": render::task(caller, &task, false) }))
+    #[derive(Serialize)]
+    struct StopTaskAnswer<'a> {
+        task: TaskView<'a>,
+    }
+    let task = render::task(caller, &task, false);
+    Ok(Reply::json(&StopTaskAnswer { task })?)
 }
 
 async fn find_task(gateway: &Gateway, cluster: &str, id: &str) -> ApiResult<TaskRow> {
@@ -549,7 +558,7 @@ pub async fn describe(
     gateway: &Gateway,
     caller: &Caller,
     request: DescribeTasksRequest,
-) -> ApiResult<Value> {
+) -> ApiResult<Reply> {
     let cluster = cluster_or_default(request.cluster.as_deref())?;
     active_cluster(gateway, &cluster).await?;
     if request.tasks.is_empty() || request.tasks.len() > 100 {
@@ -560,20 +569,21 @@ pub async fn describe(
         .unwrap_or_default()
         .iter()
         .any(|i| i == "TAGS");
-    let mut tasks = Vec::new();
+    let mut rows = Vec::new();
     let mut failures = Vec::new();
     for reference in &request.tasks {
         let id = task_id(&cluster, reference)?;
         match task_queries::get(gateway.db(), &cluster, &id).await? {
-            Some(row) => tasks.push(render::task(caller, &row, include_tags)),
+            Some(row) => rows.push(row),
             None => failures
                 .push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
         }
     }
-    Ok(render::object([
-        ("tasks", Value::Array(tasks)),
-        ("failures", Value::Array(failures)),
-    ]))
+    let tasks = rows
+        .iter()
+        .map(|row| render::task(caller, row, include_tags))
+        .collect();
+    Ok(Reply::json(&TasksAnswer { tasks, failures })?)
 }
 
 #[derive(Deserialize)]

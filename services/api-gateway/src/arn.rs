@@ -40,6 +40,11 @@ impl ArnContext {
     pub fn task(&self, cluster: &str, id: &str) -> String {
         format!("{}task/{cluster}/{id}", self.prefix())
     }
+
+    /// A container of a task, by its name in the task definition.
+    pub fn container(&self, cluster: &str, task_id: &str, name: &str) -> String {
+        format!("{}container/{cluster}/{task_id}/{name}", self.prefix())
+    }
 }
 
 /// Parses any ECS ARN Berth issues (any region and account).

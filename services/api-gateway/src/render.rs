@@ -424,10 +424,7 @@ pub fn task<'a>(caller: &Caller, row: &'a TaskRow, include_tags: bool) -> TaskVi
         .containers
         .iter()
         .map(|c| ContainerView {
-            container_arn: format!(
-                "arn:aws:ecs:{}:{}:container/{}/{}/{}",
-                arns.region, arns.account_id, row.cluster, row.id, c.name
-            ),
+            container_arn: arns.container(&row.cluster, &row.id, &c.name),
             task_arn: task_arn.clone(),
             name: &c.name,
             image: &c.image,

@@ -187,19 +187,23 @@ impl EventLog {
             };
             return self.append(append).await;
         }
+        // Encoded before anything is sent, so an event that cannot be encoded leaves no
+        // half-sent batch on the server.
+        let payloads = encode_each(&appends)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let batch_id = uuid::Uuid::now_v7().simple().to_string();
         let last = appends.len();
-        for (index, append) in appends.into_iter().enumerate() {
+        for (index, (append, payload)) in appends.into_iter().zip(payloads).enumerate() {
             let number = index + 1;
             let subject = append.aggregate.subject();
-            let payload = append.event.encode()?;
             // Atomic batches reject Nats-Msg-Id; creations use Expect::New instead.
             let mut headers = append.headers(false);
             headers.insert(NATS_BATCH_ID, batch_id.as_str());
             headers.insert(NATS_BATCH_SEQUENCE, number.to_string().as_str());
             if number < last {
                 self.client
-                    .publish_with_headers(subject, headers, payload.into())
+                    .publish_with_headers(subject, headers, payload)
                     .await
                     .map_err(|e| AppendError::Unavailable(e.to_string()))?;
                 continue;
@@ -207,7 +211,7 @@ impl EventLog {
             headers.insert(NATS_BATCH_COMMIT, "1");
             let reply = self
                 .client
-                .request_with_headers(subject.clone(), headers, payload.into())
+                .request_with_headers(subject.clone(), headers, payload)
                 .await
                 .map_err(|e| AppendError::Unavailable(e.to_string()))?;
             let reply: BatchReply = serde_json::from_slice(&reply.payload)

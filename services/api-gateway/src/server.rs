@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::commands;
 use crate::gateway::{Caller, Gateway};
-use crate::read_model::{GatewayProjection, task_queries};
+use crate::read_model::{GatewayProjection, TASK_WRITE_INTERVAL, task_queries};
 
 mod bytes_compat {
     pub use axum::body::Bytes;
@@ -62,6 +62,7 @@ impl ApiGateway {
             projection,
             RunnerOptions {
                 rebuild: options.rebuild,
+                write_interval: TASK_WRITE_INTERVAL,
                 ..RunnerOptions::default()
             },
         )

@@ -1,14 +1,20 @@
 //! How far a projection has got: read-your-writes and health.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// A cheap, cloneable view of a running projection's progress.
 #[derive(Clone, Debug)]
 pub struct ProjectionHandle {
     name: &'static str,
     position: watch::Receiver<u64>,
+    /// The sequence of the last event written to the tables: behind `position` while
+    /// a folding projection holds events in memory ([`crate::RunnerOptions::write_interval`]).
+    written: watch::Receiver<u64>,
+    /// Asks the runner to write what it has folded now rather than at the interval.
+    write_now: Arc<Notify>,
     /// The log's last sequence when the runner started: the projection has caught up
     /// once it has applied that far.
     startup_target: u64,
@@ -27,11 +33,15 @@ impl ProjectionHandle {
     pub(crate) fn new(
         name: &'static str,
         position: watch::Receiver<u64>,
+        written: watch::Receiver<u64>,
+        write_now: Arc<Notify>,
         startup_target: u64,
     ) -> Self {
         Self {
             name,
             position,
+            written,
+            write_now,
             startup_target,
         }
     }
@@ -40,7 +50,8 @@ impl ProjectionHandle {
         self.name
     }
 
-    /// The sequence of the last event applied (and committed).
+    /// The sequence of the last event applied: committed, or folded into memory by a
+    /// projection that writes at intervals.
     pub fn position(&self) -> u64 {
         *self.position.borrow()
     }
@@ -68,6 +79,28 @@ impl ProjectionHandle {
                 name: self.name,
                 position: self.position(),
                 wanted: sequence,
+            }),
+        }
+    }
+
+    /// Waits until everything applied so far is also in the tables, asking the runner
+    /// to write what it folded at once rather than at its interval: a query that reads
+    /// the tables then sees every event the projection has applied. Returns at once for
+    /// a projection that writes each batch as it applies it.
+    pub async fn wait_written(&self, timeout: Duration) -> Result<(), NotReached> {
+        let wanted = self.position();
+        let mut written = self.written.clone();
+        if *written.borrow() >= wanted {
+            return Ok(());
+        }
+        self.write_now.notify_one();
+        let reached = tokio::time::timeout(timeout, written.wait_for(|at| *at >= wanted)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(NotReached {
+                name: self.name,
+                position: *self.written.borrow(),
+                wanted,
             }),
         }
     }

@@ -68,6 +68,17 @@ impl<K: Eq + Hash, R> RowCache<K, R> {
         (rows, missing)
     }
 
+    /// Whether `key`'s committed row is cached.
+    pub fn contains(&self, key: &K) -> bool {
+        self.recent.contains_key(key) || self.old.contains_key(key)
+    }
+
+    /// Rows written before the batch in flight, cached with it when it commits; where
+    /// the batch leaves a row of the same key, the batch's is kept.
+    pub fn stage_earlier(&mut self, rows: impl IntoIterator<Item = (K, R)>) {
+        self.staged.splice(0..0, rows);
+    }
+
     /// A row as the batch in flight leaves it.
     pub fn stage(&mut self, key: K, row: R) {
         self.staged.push((key, row));

@@ -1,13 +1,13 @@
 //! The projection runner: log -> batches -> one SQL transaction each.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_eventlog::{EventLog, EventStream, LogError, RecordedEvent};
 use futures::{FutureExt, StreamExt};
 use sqlx::{AnyConnection, Executor};
-use tokio::sync::mpsc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -34,13 +34,16 @@ pub trait Projection: Send + 'static {
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
 
     /// Takes a batch into memory without writing it, for a projection whose state lives
-    /// in memory with SQL as the snapshot a restart begins from (the scheduler's).
-    /// Used only with [`RunnerOptions::write_interval`]; `false` (the default) means
-    /// the projection cannot, and every batch is applied in its own transaction. After
-    /// `true`, the runner later calls [`Projection::apply`] with no events, which
+    /// in memory with SQL as the snapshot a restart begins from (the scheduler's), or
+    /// that can hold the rows a batch changes until the next write (the api-gateway's
+    /// tasks). Used only with [`RunnerOptions::write_interval`]; `false` (the default)
+    /// means the projection cannot fold this batch, which is then applied in its own
+    /// transaction, and that transaction must also write everything folded before it.
+    /// After `true`, the runner later calls [`Projection::apply`] with no events, which
     /// writes everything folded since the last committed write, with the checkpoint
-    /// ([`Projection::committed`] follows once it is). Applying must then be
-    /// idempotent: a restart replays the events after that checkpoint.
+    /// ([`Projection::committed`] follows once it is): a restart replays the events
+    /// after that checkpoint. Queries that read the tables call
+    /// [`crate::ProjectionHandle::wait_written`] first.
     fn fold(&mut self, _events: &[RecordedEvent]) -> bool {
         false
     }
@@ -102,6 +105,10 @@ pub struct ProjectionRunner<P> {
     projection: P,
     options: RunnerOptions,
     position: watch::Sender<u64>,
+    /// The last event whose effects are in the tables (the checkpoint).
+    written: watch::Sender<u64>,
+    /// Readers that need the tables to hold everything applied ask here.
+    write_now: Arc<Notify>,
     handle: ProjectionHandle,
     /// The log's last sequence at start: events up to it are known to exist.
     catch_up_target: u64,
@@ -145,7 +152,15 @@ impl<P: Projection> ProjectionRunner<P> {
         let checkpoint = checkpoint.map_or(0, |p| p.max(0) as u64);
         let startup_target = log.last_sequence().await?;
         let (position, receiver) = watch::channel(checkpoint);
-        let handle = ProjectionHandle::new(projection.name(), receiver, startup_target);
+        let (written, written_receiver) = watch::channel(checkpoint);
+        let write_now = Arc::new(Notify::new());
+        let handle = ProjectionHandle::new(
+            projection.name(),
+            receiver,
+            written_receiver,
+            write_now.clone(),
+            startup_target,
+        );
         info!(
             projection = projection.name(),
             checkpoint, startup_target, "projection ready to run"
@@ -156,6 +171,8 @@ impl<P: Projection> ProjectionRunner<P> {
             projection,
             options,
             position,
+            written,
+            write_now,
             handle,
             catch_up_target: startup_target,
             folded_to: None,
@@ -226,6 +243,7 @@ impl<P: Projection> ProjectionRunner<P> {
                     None => return Err(ProjectionError::Invalid("event stream ended".into())),
                 },
                 () = sleep_until_some(write_due) => self.write_folded().await?,
+                () = self.write_now.notified() => self.write_folded().await?,
             }
         }
     }
@@ -264,7 +282,10 @@ impl<P: Projection> ProjectionRunner<P> {
         let Some(last) = batch.last().map(|e| e.sequence) else {
             return Ok(());
         };
+        // The projection wrote what it had folded with the batch.
         self.commit(batch, last).await?;
+        self.folded_to = None;
+        self.folded_since = None;
         self.position.send_replace(last);
         Ok(())
     }
@@ -285,6 +306,7 @@ impl<P: Projection> ProjectionRunner<P> {
         .await?;
         tx.commit().await?;
         self.projection.committed();
+        self.written.send_replace(last);
         tracing::debug!(
             projection = self.projection.name(),
             checkpoint = last,

@@ -55,7 +55,7 @@ async fn instances_with_usage(
     cluster: &str,
 ) -> ApiResult<(Vec<InstanceRow>, HashMap<String, InstanceUsage>)> {
     let instances = instance_queries::of_cluster(gateway.db(), cluster).await?;
-    let tasks = task_queries::active_on_cluster(gateway.db(), cluster).await?;
+    let tasks = task_queries::active_on_cluster(gateway.tasks_db().await?, cluster).await?;
     Ok((instances, render::usage_by_instance(&tasks)))
 }
 
@@ -156,7 +156,7 @@ pub async fn describe(
         .unwrap_or_default()
         .iter()
         .any(|i| i == "TAGS");
-    let tasks = task_queries::active_on_cluster(gateway.db(), &cluster).await?;
+    let tasks = task_queries::active_on_cluster(gateway.tasks_db().await?, &cluster).await?;
     let usage = render::usage_by_instance(&tasks);
     let empty = InstanceUsage::default();
     let mut described = Vec::new();
@@ -277,7 +277,7 @@ pub async fn deregister(
                 .await?
                 .filter(|row| row.status != "INACTIVE")
                 .ok_or_else(|| ecs::invalid_parameter("The referenced container instance was not found."))?;
-            let tasks = task_queries::active_on_cluster(gateway.db(), &cluster).await?;
+            let tasks = task_queries::active_on_cluster(gateway.tasks_db().await?, &cluster).await?;
             let busy = tasks.iter().any(|t| t.container_instance_id.as_deref() == Some(id.as_str()));
             if busy && !force {
                 return Err(ecs::invalid_parameter(

@@ -431,13 +431,13 @@ impl PlacementWait {
     /// Reads the request's tasks from the read model.
     async fn read(&mut self, gateway: &Gateway) -> ApiResult<()> {
         self.sequence = self.sequence.max(gateway.projection().position());
-        let rows = task_queries::of_request(
-            gateway.db(),
-            gateway.task_indexes(),
-            &self.cluster,
-            &self.request_id,
-        )
-        .await?;
+        let ids = gateway.task_indexes().of_requests.keys(&self.request_id);
+        // A new request (the SDKs send a fresh clientToken with every call) has no
+        // tasks yet: nothing to read, so no need for the projection to write first.
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows = task_queries::by_ids(gateway.tasks_db().await?, &self.cluster, ids).await?;
         self.merge(rows);
         Ok(())
     }
@@ -541,7 +541,7 @@ pub async fn stop(
 }
 
 async fn find_task(gateway: &Gateway, cluster: &str, id: &str) -> ApiResult<TaskRow> {
-    task_queries::get(gateway.db(), cluster, id)
+    task_queries::get(gateway.tasks_db().await?, cluster, id)
         .await?
         .ok_or_else(|| ecs::invalid_parameter("The referenced task was not found.").into())
 }
@@ -573,7 +573,7 @@ pub async fn describe(
     let mut failures = Vec::new();
     for reference in &request.tasks {
         let id = task_id(&cluster, reference)?;
-        match task_queries::get(gateway.db(), &cluster, &id).await? {
+        match task_queries::get(gateway.tasks_db().await?, &cluster, &id).await? {
             Some(row) => rows.push(row),
             None => failures
                 .push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),
@@ -628,7 +628,7 @@ pub async fn list(
                 launch_type: request.launch_type,
             };
             task_queries::list(
-                gateway.db(),
+                gateway.tasks_db().await?,
                 gateway.task_indexes(),
                 &cluster,
                 &filter,

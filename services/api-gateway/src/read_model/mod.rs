@@ -24,6 +24,11 @@ pub use tasks::{
     TaskIndexes, TaskRow,
 };
 
+/// How long task events folded into memory may wait before their rows are written (a
+/// query of tasks has them written at once): a task requested, placed and reported
+/// running within it costs the table one row write instead of three.
+pub const TASK_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) use clusters::queries as cluster_queries;
 pub(crate) use container_instances::queries as instance_queries;
 pub(crate) use task_definitions::queries as task_definition_queries;
@@ -84,6 +89,18 @@ pub(crate) async fn fetch_rows<R: TableRow>(
     rows.iter().map(R::from_row).collect()
 }
 
+/// Writes `rows` with one multi-row upsert per chunk (no statement for no rows).
+pub(crate) async fn upsert_rows<'a, R: TableRow + 'a>(
+    connection: &mut AnyConnection,
+    rows: impl Iterator<Item = &'a R>,
+) -> Result<(), sqlx::Error> {
+    let mut values = Rows::new();
+    for row in rows {
+        row.push_values(&mut values);
+    }
+    bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await
+}
+
 /// The rows of one table a batch touches: loaded in one go, changed in memory,
 /// written back in one go.
 pub(crate) struct RowBatch<R: TableRow> {
@@ -114,6 +131,14 @@ impl<R: TableRow> RowBatch<R> {
             dirty: BTreeSet::new(),
             loaded,
         })
+    }
+
+    /// Adds a row the caller loaded itself (from memory), as it stands in the tables
+    /// once the batch's transaction has written everything before the batch.
+    pub(crate) fn adopt(&mut self, row: R) {
+        let key = row.key();
+        self.loaded.insert(key.clone(), row.indexed());
+        self.rows.insert(key, row);
     }
 
     /// The row to change, created by `new` when missing; marked for write-back.
@@ -158,12 +183,8 @@ impl<R: TableRow> RowBatch<R> {
         connection: &mut AnyConnection,
         cache: &mut RowCache<R::Key, R>,
     ) -> Result<(), sqlx::Error> {
-        let mut values = Rows::new();
-        for row in self.dirty.iter().filter_map(|key| self.rows.get(key)) {
-            row.push_values(&mut values);
-        }
-        bulk_upsert(connection, R::TABLE, R::COLUMNS, R::ON_CONFLICT, &values).await?;
-        drop(values);
+        let dirty = self.dirty.iter().filter_map(|key| self.rows.get(key));
+        upsert_rows(connection, dirty).await?;
         cache.stage_all(self.rows);
         Ok(())
     }

@@ -1,6 +1,14 @@
 //! The api-gateway projection: folds each batch into the entity tables.
+//!
+//! Live, batches of task events only are folded into memory instead
+//! ([`Projection::fold`]) and their rows written at most once per
+//! [`super::TASK_WRITE_INTERVAL`], or as soon as a query of tasks asks
+//! (`Gateway::tasks_db`): a task's requested, placed and running events then cost one
+//! row write, not three. Any other batch is applied in a transaction that also writes
+//! what was folded.
 
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use berth_eventlog::RecordedEvent;
@@ -12,8 +20,8 @@ use sqlx::AnyConnection;
 use super::clusters::{self, ClusterRow};
 use super::container_instances::{self, InstanceRow};
 use super::task_definitions::{self, TaskDefinitionBatch, TaskDefinitionRow};
-use super::tasks::{self, StagedTaskIndexes, TaskIndexes, TaskRow};
-use super::{CatalogVersion, RowBatch};
+use super::tasks::{self, StagedTaskIndexes, TaskEntries, TaskIndexes, TaskRow};
+use super::{CatalogVersion, RowBatch, TableRow};
 use crate::arn::{self, Resource};
 
 /// The read model behind every Describe*/List* the gateway answers.
@@ -27,6 +35,9 @@ pub struct GatewayProjection {
     changes_catalog: bool,
     /// What the batch being applied changes in the indexes of tasks.
     task_indexes: StagedTaskIndexes,
+    /// Task rows folded into memory and not yet written ([`Projection::fold`]): the
+    /// next write, whichever batch it comes with, stores them all.
+    unwritten: HashMap<(String, String), TaskRow>,
 }
 
 /// Rows of clusters, instances and tasks this projection wrote (it is their tables' only
@@ -91,7 +102,8 @@ impl GatewayProjection {
 pub struct DecidedRequests(tokio::sync::broadcast::Sender<Arc<Decided>>);
 
 /// One batch's decided tasks, by request. Readers wait for the projection to reach
-/// `sequence` (the batch is announced before its transaction commits).
+/// `sequence` (a batch is announced before its transaction commits, or as it is
+/// folded).
 #[derive(Debug)]
 pub struct Decided {
     pub sequence: u64,
@@ -115,8 +127,19 @@ impl DecidedRequests {
         self.0.receiver_count() > 0
     }
 
-    fn announce(&self, sequence: u64, tasks_by_request: HashMap<String, Vec<TaskRow>>) {
-        if !tasks_by_request.is_empty() && self.has_listeners() {
+    /// Announces the rows of the tasks a batch ending at `sequence` decided, by request.
+    fn announce_rows<'a>(&self, sequence: u64, rows: impl Iterator<Item = &'a TaskRow>) {
+        if !self.has_listeners() {
+            return;
+        }
+        let mut tasks_by_request: HashMap<String, Vec<TaskRow>> = HashMap::new();
+        for row in rows {
+            tasks_by_request
+                .entry(row.request_id.clone())
+                .or_default()
+                .push(row.clone());
+        }
+        if !tasks_by_request.is_empty() {
             let _ = self.0.send(Arc::new(Decided {
                 sequence,
                 tasks_by_request,
@@ -171,7 +194,13 @@ impl Projection for GatewayProjection {
             TaskDefinitionBatch::load(connection, keys.families, keys.revisions).await?;
         let mut instances =
             RowBatch::load(connection, keys.instances, &mut cached.instances).await?;
-        let mut tasks = RowBatch::load(connection, keys.tasks, &mut cached.tasks).await?;
+        // Rows folded since the last write are newer than the cache's and the table's.
+        let (folded_keys, task_keys): (Vec<_>, Vec<_>) =
+            (keys.tasks.into_iter()).partition(|key| self.unwritten.contains_key(key));
+        let mut tasks = RowBatch::load(connection, task_keys, &mut cached.tasks).await?;
+        for key in folded_keys {
+            tasks.adopt(self.unwritten[&key].clone());
+        }
         // Keys of the tasks this batch decided.
         let mut decided = BTreeSet::new();
         for recorded in events {
@@ -289,41 +318,12 @@ impl Projection for GatewayProjection {
                     tasks.insert(row);
                 }
                 (Aggregate::Task { cluster, id }, event) => {
-                    let Some(row) = tasks.get_mut(&(cluster.clone(), id.clone())) else {
+                    let key = (cluster.clone(), id.clone());
+                    let Some(row) = tasks.get_mut(&key) else {
                         continue;
                     };
-                    row.version = sequence;
-                    let decides = match event {
-                        Event::TaskPlaced(_)
-                        | Event::TaskPlacementFailed(_)
-                        | Event::TaskStopRequested(_) => true,
-                        Event::TaskStateReported(report) => report.last_status == "STOPPED",
-                        _ => false,
-                    };
-                    if decides {
-                        decided.insert((cluster.clone(), id.clone()));
-                    }
-                    match event {
-                        Event::TaskPlaced(placed) => row.placed(placed),
-                        Event::TaskPlacementFailed(failed) => {
-                            row.placement = tasks::PLACEMENT_FAILED.into();
-                            row.doc.failures = failed.failures.clone();
-                        }
-                        Event::TaskStopRequested(stop) => row.stop_requested(
-                            &stop.stop_code,
-                            stop.reason.as_deref(),
-                            recorded.meta.time,
-                        ),
-                        Event::TaskStateReported(report) => {
-                            row.reported(report, recorded.meta.time)
-                        }
-                        Event::ResourceTagged(tagged) => {
-                            merge_tags(&mut row.doc.tags, &tagged.tags)
-                        }
-                        Event::ResourceUntagged(untagged) => {
-                            row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
-                        }
-                        _ => {}
+                    if apply_to_task(row, recorded, event) {
+                        decided.insert(key);
                     }
                 }
             }
@@ -331,33 +331,143 @@ impl Projection for GatewayProjection {
         clusters.save(connection, &mut cached.clusters).await?;
         task_definitions.save(connection).await?;
         instances.save(connection, &mut cached.instances).await?;
-        if let Some(last) = events.last()
-            && self.decided.has_listeners()
-        {
-            let mut tasks_by_request: HashMap<String, Vec<TaskRow>> = HashMap::new();
-            for key in &decided {
-                if let Some(row) = tasks.get(key) {
-                    tasks_by_request
-                        .entry(row.request_id.clone())
-                        .or_default()
-                        .push(row.clone());
-                }
-            }
-            self.decided.announce(last.sequence, tasks_by_request);
+        if let Some(last) = events.last() {
+            (self.decided).announce_rows(
+                last.sequence,
+                decided.iter().filter_map(|key| tasks.get(key)),
+            );
         }
         for (key, loaded, now) in tasks.index_moves() {
             self.task_indexes.stage(key, loaded, now);
         }
+        // Everything folded goes with this transaction; the rows the batch changed are
+        // written by `tasks.save`.
+        let folded = (self.unwritten.values()).filter(|row| tasks.get(&row.key()).is_none());
+        super::upsert_rows(connection, folded).await?;
         tasks.save(connection, &mut cached.tasks).await?;
         Ok(())
     }
 
+    /// Folds a batch made only of task events whose rows are in memory (a task's events
+    /// arrive milliseconds apart, so live they nearly always are). The rows are written
+    /// at the runner's next write: a task's requested, placed and running events then
+    /// cost the table one row write instead of three. Anything else is applied.
+    fn fold(&mut self, events: &[RecordedEvent]) -> bool {
+        if !self.holds_rows_of(events) {
+            return false;
+        }
+        // What a failed write staged will never be committed.
+        self.cached.abandon();
+        self.task_indexes.abandon();
+        // Each touched task's index entries before this batch.
+        let mut before: HashMap<(String, String), Option<TaskEntries>> = HashMap::new();
+        let mut decided = BTreeSet::new();
+        for recorded in events {
+            let (Aggregate::Task { cluster, id }, Some(event)) =
+                (&recorded.aggregate, &recorded.event)
+            else {
+                continue;
+            };
+            let key = (cluster.clone(), id.clone());
+            if let Event::TaskRequested(requested) = event {
+                let mut row = TaskRow::requested(cluster, id, requested, recorded.meta.time);
+                row.version = recorded.sequence;
+                let previous = (self.unwritten.insert(key.clone(), row))
+                    .or_else(|| self.cached.tasks.take(&key));
+                before
+                    .entry(key)
+                    .or_insert_with(|| previous.map(|row| row.indexed()));
+                continue;
+            }
+            let row = match self.unwritten.entry(key.clone()) {
+                Entry::Occupied(row) => row.into_mut(),
+                Entry::Vacant(vacant) => match self.cached.tasks.take(&key) {
+                    Some(row) => vacant.insert(row),
+                    // No such task: ignored, as `apply` ignores it.
+                    None => continue,
+                },
+            };
+            before
+                .entry(key.clone())
+                .or_insert_with(|| Some(row.indexed()));
+            if apply_to_task(row, recorded, event) {
+                decided.insert(key);
+            }
+        }
+        for (key, before) in &before {
+            let now = self.unwritten[key].indexed();
+            if before.as_ref() != Some(&now) {
+                self.task_indexes.stage(key, before.as_ref(), now);
+            }
+        }
+        // The runner moves the position as soon as this returns: readers must find them.
+        self.task_indexes.commit();
+        if let Some(last) = events.last() {
+            (self.decided).announce_rows(
+                last.sequence,
+                decided.iter().filter_map(|key| self.unwritten.get(key)),
+            );
+        }
+        true
+    }
+
     fn committed(&mut self) {
+        // The transaction wrote every folded row: they are the table's rows now.
+        self.cached.tasks.stage_earlier(self.unwritten.drain());
         self.cached.commit();
         self.task_indexes.commit();
         if std::mem::take(&mut self.changes_catalog) {
             self.catalog.advance();
         }
+    }
+}
+
+impl GatewayProjection {
+    /// Whether `events` are all task events whose rows are in memory (folded or cached)
+    /// or made by the batch itself.
+    fn holds_rows_of(&self, events: &[RecordedEvent]) -> bool {
+        let requested: BTreeSet<&str> = (events.iter())
+            .filter_map(|recorded| match (&recorded.aggregate, &recorded.event) {
+                (Aggregate::Task { id, .. }, Some(Event::TaskRequested(_))) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        events.iter().all(|recorded| match &recorded.aggregate {
+            Aggregate::Task { cluster, id } => {
+                recorded.event.is_none() || requested.contains(id.as_str()) || {
+                    let key = (cluster.clone(), id.clone());
+                    self.unwritten.contains_key(&key) || self.cached.tasks.contains(&key)
+                }
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Applies a task event other than `TaskRequested` to the task's row; true when the
+/// event decides the task for a waiting RunTask (placed, failed, stopped).
+fn apply_to_task(row: &mut TaskRow, recorded: &RecordedEvent, event: &Event) -> bool {
+    row.version = recorded.sequence;
+    match event {
+        Event::TaskPlaced(placed) => row.placed(placed),
+        Event::TaskPlacementFailed(failed) => {
+            row.placement = tasks::PLACEMENT_FAILED.into();
+            row.doc.failures = failed.failures.clone();
+        }
+        Event::TaskStopRequested(stop) => {
+            row.stop_requested(&stop.stop_code, stop.reason.as_deref(), recorded.meta.time)
+        }
+        Event::TaskStateReported(report) => row.reported(report, recorded.meta.time),
+        Event::ResourceTagged(tagged) => merge_tags(&mut row.doc.tags, &tagged.tags),
+        Event::ResourceUntagged(untagged) => {
+            row.doc.tags.retain(|t| !untagged.tag_keys.contains(&t.key))
+        }
+        _ => {}
+    }
+    match event {
+        Event::TaskPlaced(_) | Event::TaskPlacementFailed(_) | Event::TaskStopRequested(_) => true,
+        Event::TaskStateReported(report) => report.last_status == "STOPPED",
+        _ => false,
     }
 }
 

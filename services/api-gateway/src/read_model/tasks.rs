@@ -462,21 +462,15 @@ pub(crate) mod queries {
         Ok(())
     }
 
-    /// Every task of one RunTask/StartTask request in `cluster`, placed or not, in id
-    /// order.
-    pub async fn of_request(
+    /// The tasks of `ids` in `cluster`, placed or not, in id order.
+    pub async fn by_ids(
         pool: &AnyPool,
-        indexes: &TaskIndexes,
         cluster: &str,
-        request_id: &str,
+        ids: Vec<String>,
     ) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let keys: Vec<(String, String)> = (indexes.of_requests.keys(&request_id.to_owned()))
-            .into_iter()
+        let keys: Vec<(String, String)> = (ids.into_iter())
             .map(|id| (cluster.to_owned(), id))
             .collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut connection = pool.acquire().await?;
         let mut tasks: Vec<TaskRow> = fetch_rows(&mut connection, &keys).await?;
         tasks.sort_by(|a, b| a.id.cmp(&b.id));

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_api_gateway::read_model::TASK_WRITE_INTERVAL;
 use berth_api_gateway::{ApiGateway, ApiGatewayOptions, health_router};
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_eventlog::{EventLog, LogConfig};
@@ -51,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         read_model_url: args.read_model_url,
         rebuild: args.rebuild,
         body_limit: args.body_limit,
+        task_write_interval: TASK_WRITE_INTERVAL,
     };
     let gateway = ApiGateway::build(log, &options).await?;
     let router = gateway

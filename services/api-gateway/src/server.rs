@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::commands;
 use crate::gateway::{Caller, Gateway};
-use crate::read_model::{GatewayProjection, TASK_WRITE_INTERVAL, task_queries};
+use crate::read_model::{GatewayProjection, task_queries};
 
 mod bytes_compat {
     pub use axum::body::Bytes;
@@ -37,6 +37,9 @@ pub struct ApiGatewayOptions {
     pub rebuild: bool,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// How long task events folded into memory may wait before their rows are
+    /// written ([`crate::read_model::TASK_WRITE_INTERVAL`] unless a test needs otherwise).
+    pub task_write_interval: std::time::Duration,
 }
 
 /// A built gateway, ready to run.
@@ -62,7 +65,7 @@ impl ApiGateway {
             projection,
             RunnerOptions {
                 rebuild: options.rebuild,
-                write_interval: TASK_WRITE_INTERVAL,
+                write_interval: options.task_write_interval,
                 ..RunnerOptions::default()
             },
         )

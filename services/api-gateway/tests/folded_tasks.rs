@@ -45,6 +45,8 @@ async fn start(nats_url: &str, read_model_url: &str) -> RunningGateway {
                 read_model_url,
                 rebuild: false,
                 body_limit: 1024 * 1024,
+                // Long: only queries and shutdown have the gateway write.
+                task_write_interval: Duration::from_secs(600),
             };
             let gateway = ApiGateway::build(log, &options).await.unwrap();
             let keys = KeyStore::new().with_key(ACCESS_KEY_ID, SECRET_ACCESS_KEY);

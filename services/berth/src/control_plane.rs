@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use berth_agent::{AgentConfig, DriverChoice};
 use berth_agent_gateway::{AgentGateway, AgentGatewayOptions};
+use berth_api_gateway::read_model::TASK_WRITE_INTERVAL;
 use berth_api_gateway::{ApiGateway, ApiGatewayOptions, health_router};
 use berth_aws_protocol::sigv4::KeyStore;
 use berth_eventlog::local_server::{LocalNatsServer, LocalServerOptions};
@@ -109,6 +110,7 @@ impl ControlPlane {
                 read_model_url: config.read_model_url("api-gateway"),
                 rebuild: config.rebuild,
                 body_limit: config.body_limit,
+                task_write_interval: TASK_WRITE_INTERVAL,
             },
         )
         .await

@@ -26,8 +26,11 @@ pub use tasks::{
 
 /// How long task events folded into memory may wait before their rows are written (a
 /// query of tasks has them written at once): a task requested, placed and reported
-/// running within it costs the table one row write instead of three.
-pub const TASK_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// running within it costs the table one row write instead of three. Folding stops
+/// while a write runs, and RunTask waits for its tasks to be folded, so a longer
+/// interval means longer stalls: at 1 s the bench's RunTask p99 was 180-190 ms, at
+/// 250 ms 95-100 ms, for the same throughput (docs/benchmarks.md, session 15).
+pub const TASK_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) use clusters::queries as cluster_queries;
 pub(crate) use container_instances::queries as instance_queries;

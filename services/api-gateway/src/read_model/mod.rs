@@ -136,11 +136,12 @@ impl<R: TableRow> RowBatch<R> {
         })
     }
 
-    /// Adds a row the caller loaded itself (from memory), as it stands in the tables
-    /// once the batch's transaction has written everything before the batch.
+    /// Adds a row the caller holds in memory, not yet written: it is written with the
+    /// batch whether or not the batch changes it.
     pub(crate) fn adopt(&mut self, row: R) {
         let key = row.key();
         self.loaded.insert(key.clone(), row.indexed());
+        self.dirty.insert(key.clone());
         self.rows.insert(key, row);
     }
 

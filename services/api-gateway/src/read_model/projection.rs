@@ -340,8 +340,8 @@ impl Projection for GatewayProjection {
         for (key, loaded, now) in tasks.index_moves() {
             self.task_indexes.stage(key, loaded, now);
         }
-        // Everything folded goes with this transaction; the rows the batch changed are
-        // written by `tasks.save`.
+        // Everything folded goes with this transaction; the rows the batch loaded from
+        // `unwritten` (adopted, so written whatever the batch did) go by `tasks.save`.
         let folded = (self.unwritten.values()).filter(|row| tasks.get(&row.key()).is_none());
         super::upsert_rows(connection, folded).await?;
         tasks.save(connection, &mut cached.tasks).await?;

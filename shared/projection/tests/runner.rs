@@ -242,6 +242,58 @@ impl Projection for FoldingCounter {
     }
 }
 
+/// A [`FoldingCounter`] run by a runner that writes at `write_interval`, on its own
+/// nats-server and SQLite file.
+struct Folding {
+    _nats: TestNats,
+    _dir: tempfile::TempDir,
+    log: EventLog,
+    read_model: ReadModel,
+    handle: berth_projection::ProjectionHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Folding {
+    async fn start(write_interval: Duration) -> Self {
+        let nats = TestNats::start();
+        let log = nats.event_log().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rm.db").display());
+        let read_model = ReadModel::open(&url).await.unwrap();
+        let options = RunnerOptions {
+            write_interval,
+            ..RunnerOptions::default()
+        };
+        let (handle, stop, task) =
+            spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
+        Self {
+            _nats: nats,
+            _dir: dir,
+            log,
+            read_model,
+            handle,
+            stop,
+            task,
+        }
+    }
+
+    /// The log, the read model and the runner's handle.
+    fn parts(&self) -> (EventLog, ReadModel, berth_projection::ProjectionHandle) {
+        (
+            self.log.clone(),
+            self.read_model.clone(),
+            self.handle.clone(),
+        )
+    }
+
+    /// Stops the runner gracefully (it writes what it folded).
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
 async fn checkpoint(read_model: &ReadModel, projection: &str) -> i64 {
     sqlx::query_scalar("SELECT position FROM berth_checkpoints WHERE projection = $1")
         .bind(projection)
@@ -255,18 +307,9 @@ async fn checkpoint(read_model: &ReadModel, projection: &str) -> i64 {
 /// them) and written with their checkpoint later: after the interval, or on shutdown.
 #[tokio::test]
 async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
-    let nats = TestNats::start();
-    let log = nats.event_log().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
-    let read_model = ReadModel::open(&url).await.unwrap();
+    let folding = Folding::start(Duration::from_secs(3)).await;
+    let (log, read_model, handle) = folding.parts();
     let wait = Duration::from_secs(10);
-    let options = RunnerOptions {
-        write_interval: Duration::from_secs(3),
-        ..RunnerOptions::default()
-    };
-    let (handle, stop, task) =
-        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
 
     let last = append_clusters(&log, (0..20).map(|i| format!("c{i:02}"))).await;
     handle.wait_for(last, wait).await.unwrap();
@@ -283,8 +326,7 @@ async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
 
     let last = append_clusters(&log, (20..25).map(|i| format!("c{i:02}"))).await;
     handle.wait_for(last, wait).await.unwrap();
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    folding.stop().await;
     assert_eq!(
         checkpoint(&read_model, "folding-counter").await,
         last as i64
@@ -298,17 +340,8 @@ async fn folded_batches_are_written_after_the_interval_and_on_shutdown() {
 /// its checkpoint is finally written.
 #[tokio::test]
 async fn a_failed_folded_write_is_written_again() {
-    let nats = TestNats::start();
-    let log = nats.event_log().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
-    let read_model = ReadModel::open(&url).await.unwrap();
-    let options = RunnerOptions {
-        write_interval: Duration::from_millis(200),
-        ..RunnerOptions::default()
-    };
-    let (handle, stop, task) =
-        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
+    let folding = Folding::start(Duration::from_millis(200)).await;
+    let (log, read_model, handle) = folding.parts();
 
     // Without its table, every write fails until the table is back.
     sqlx::query("DROP TABLE creations")
@@ -334,25 +367,15 @@ async fn a_failed_folded_write_is_written_again() {
     }
     let written = counts(&read_model).await;
     assert_eq!(written.len(), 10, "{written:?}");
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    folding.stop().await;
 }
 
 /// A reader that needs the tables to hold everything applied gets it written at once,
 /// long before the write interval.
 #[tokio::test]
 async fn wait_written_has_folded_batches_written_at_once() {
-    let nats = TestNats::start();
-    let log = nats.event_log().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
-    let read_model = ReadModel::open(&url).await.unwrap();
-    let options = RunnerOptions {
-        write_interval: Duration::from_secs(600),
-        ..RunnerOptions::default()
-    };
-    let (handle, stop, task) =
-        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
+    let folding = Folding::start(Duration::from_secs(600)).await;
+    let (log, read_model, handle) = folding.parts();
 
     let last = append_clusters(&log, (0..10).map(|i| format!("c{i:02}"))).await;
     handle
@@ -368,8 +391,7 @@ async fn wait_written_has_folded_batches_written_at_once() {
     assert_eq!(counts(&read_model).await.len(), 10);
     // Nothing folded since: returns at once.
     handle.wait_written(Duration::from_millis(1)).await.unwrap();
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    folding.stop().await;
 }
 
 /// A batch the projection declines to fold is applied with everything folded before
@@ -377,17 +399,8 @@ async fn wait_written_has_folded_batches_written_at_once() {
 /// to where the folded batches ended.
 #[tokio::test]
 async fn a_declined_batch_writes_what_was_folded_and_the_checkpoint_stays() {
-    let nats = TestNats::start();
-    let log = nats.event_log().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("rm.db").display());
-    let read_model = ReadModel::open(&url).await.unwrap();
-    let options = RunnerOptions {
-        write_interval: Duration::from_millis(300),
-        ..RunnerOptions::default()
-    };
-    let (handle, stop, task) =
-        spawn(&log, read_model.clone(), FoldingCounter::default(), options).await;
+    let folding = Folding::start(Duration::from_millis(300)).await;
+    let (log, read_model, handle) = folding.parts();
 
     let folded = append_clusters(&log, (0..5).map(|i| format!("c{i:02}"))).await;
     handle
@@ -410,6 +423,5 @@ async fn a_declined_batch_writes_what_was_folded_and_the_checkpoint_stays() {
         checkpoint(&read_model, "folding-counter").await,
         last as i64
     );
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    folding.stop().await;
 }

@@ -174,14 +174,22 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn queries_see_folded_tasks_and_a_killed_gateway_loses_none() {
+async fn on_sqlite_queries_see_folded_tasks_and_a_killed_gateway_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    folded_then_killed(&format!("sqlite://{}", dir.path().join("api.db").display())).await;
+}
+
+#[tokio::test]
+async fn on_postgres_queries_see_folded_tasks_and_a_killed_gateway_loses_none() {
+    folded_then_killed(&berth_testkit::postgres_database().await).await;
+}
+
+async fn folded_then_killed(url: &str) {
     let nats = TestNats::start();
     let log = nats.event_log().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("api.db").display());
-    let read_model = ReadModel::open(&url).await.unwrap();
+    let read_model = ReadModel::open(url).await.unwrap();
 
-    let gateway = start(&nats.url(), &url).await;
+    let gateway = start(&nats.url(), url).await;
     gateway
         .ecs
         .create_cluster()
@@ -210,7 +218,7 @@ async fn queries_see_folded_tasks_and_a_killed_gateway_loses_none() {
     assert!(checkpoint(&read_model).await < last);
     gateway.runtime.shutdown_background();
 
-    let gateway = start(&nats.url(), &url).await;
+    let gateway = start(&nats.url(), url).await;
     gateway.projection.wait_for(last, WAIT).await.unwrap();
     assert_eq!(
         statuses(&gateway.ecs, &["task-a", "task-b"]).await,

@@ -71,16 +71,7 @@ impl ProjectionHandle {
     /// Waits until the projection has applied `sequence`: a caller that appended an
     /// event then reads its own write.
     pub async fn wait_for(&self, sequence: u64, timeout: Duration) -> Result<(), NotReached> {
-        let mut position = self.position.clone();
-        let reached = tokio::time::timeout(timeout, position.wait_for(|at| *at >= sequence)).await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(NotReached {
-                name: self.name,
-                position: self.position(),
-                wanted: sequence,
-            }),
-        }
+        self.reach(&self.position, sequence, timeout).await
     }
 
     /// Waits until everything applied so far is also in the tables, asking the runner
@@ -89,17 +80,27 @@ impl ProjectionHandle {
     /// a projection that writes each batch as it applies it.
     pub async fn wait_written(&self, timeout: Duration) -> Result<(), NotReached> {
         let wanted = self.position();
-        let mut written = self.written.clone();
-        if *written.borrow() >= wanted {
+        if *self.written.borrow() >= wanted {
             return Ok(());
         }
         self.write_now.notify_one();
-        let reached = tokio::time::timeout(timeout, written.wait_for(|at| *at >= wanted)).await;
+        self.reach(&self.written, wanted, timeout).await
+    }
+
+    /// Waits until `progress` (the applied or the written position) is at `wanted`.
+    async fn reach(
+        &self,
+        progress: &watch::Receiver<u64>,
+        wanted: u64,
+        timeout: Duration,
+    ) -> Result<(), NotReached> {
+        let mut waiting = progress.clone();
+        let reached = tokio::time::timeout(timeout, waiting.wait_for(|at| *at >= wanted)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
             _ => Err(NotReached {
                 name: self.name,
-                position: *self.written.borrow(),
+                position: *progress.borrow(),
                 wanted,
             }),
         }

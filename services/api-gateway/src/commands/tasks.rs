@@ -569,11 +569,12 @@ pub async fn describe(
         .unwrap_or_default()
         .iter()
         .any(|i| i == "TAGS");
+    let db = gateway.tasks_db().await?;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for reference in &request.tasks {
         let id = task_id(&cluster, reference)?;
-        match task_queries::get(gateway.tasks_db().await?, &cluster, &id).await? {
+        match task_queries::get(db, &cluster, &id).await? {
             Some(row) => rows.push(row),
             None => failures
                 .push(json!({ "arn": caller.arns().task(&cluster, &id), "reason": "MISSING" })),

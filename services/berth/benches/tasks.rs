@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p berth --bench tasks`
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -267,8 +267,9 @@ async fn running_latency() {
         .await
         .unwrap();
 
-    // When each task was first reported RUNNING, from the log.
+    // When each task was first reported RUNNING, and which were reported STOPPED, from the log.
     let running: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stopped: Arc<Mutex<HashSet<String>>> = Arc::default();
     let log = EventLog::connect(&berth.nats_url, &LogConfig::default())
         .await
         .unwrap();
@@ -276,19 +277,26 @@ async fn running_latency() {
         .subscribe(log.last_sequence().await.unwrap() + 1)
         .await
         .unwrap();
-    let seen = running.clone();
+    let (seen_running, seen_stopped) = (running.clone(), stopped.clone());
     tokio::spawn(async move {
         while let Some(Ok(recorded)) = events.next().await {
-            if let (
-                berth_events::Aggregate::Task { id, .. },
-                Some(Event::TaskStateReported(report)),
-            ) = (&recorded.aggregate, &recorded.event)
-                && report.last_status == "RUNNING"
-            {
-                seen.lock()
-                    .unwrap()
-                    .entry(id.clone())
-                    .or_insert_with(Instant::now);
+            let (berth_events::Aggregate::Task { id, .. }, Some(Event::TaskStateReported(report))) =
+                (&recorded.aggregate, &recorded.event)
+            else {
+                continue;
+            };
+            match report.last_status.as_str() {
+                "RUNNING" => {
+                    seen_running
+                        .lock()
+                        .unwrap()
+                        .entry(id.clone())
+                        .or_insert_with(Instant::now);
+                }
+                "STOPPED" => {
+                    seen_stopped.lock().unwrap().insert(id.clone());
+                }
+                _ => {}
             }
         }
     });
@@ -320,6 +328,15 @@ async fn running_latency() {
         "RunTask to RUNNING (process driver): {}",
         percentiles(samples)
     );
+    // The agent's tasks outlive it (a restarted agent adopts them), so they are stopped
+    // here: left running, they would exit in the middle of the throughput part.
+    let ids: Vec<String> = running.lock().unwrap().keys().cloned().collect();
+    for id in &ids {
+        ecs.stop_task().task(id).send().await.unwrap();
+    }
+    while stopped.lock().unwrap().len() < ids.len() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     berth.stop().await;
 }
 

@@ -71,6 +71,23 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
         "a dynamic port from the ephemeral range"
     );
     assert_eq!(binding("static").host_port(), Some(18_423));
+    // Docker publishes a port once per address family (0.0.0.0 and, with IPv6, ::): each
+    // binding shows the address it is on, as ECS shows them, never twice the same one.
+    for container in running[0].containers() {
+        let mut addresses: Vec<_> = container
+            .network_bindings()
+            .iter()
+            .map(|b| b.bind_ip().unwrap_or_default())
+            .collect();
+        assert!(addresses.contains(&"0.0.0.0"), "{container:#?}");
+        addresses.sort();
+        addresses.dedup();
+        assert_eq!(
+            addresses.len(),
+            container.network_bindings().len(),
+            "{container:#?}"
+        );
+    }
     assert!(
         running[0]
             .containers()

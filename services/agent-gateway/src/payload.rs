@@ -342,6 +342,7 @@ mod tests {
             container_port: 80,
             host_port: 32768,
             protocol: "tcp".into(),
+            bind_ip: None,
         }];
         let payload = task_payload(
             "arn:aws:ecs:us-east-1:0:task/default/t1".into(),

@@ -153,6 +153,7 @@ fn to_event(change: &TaskStateChange, checked: Option<&[String]>) -> TaskStateRe
                         container_port: binding.container_port,
                         host_port: binding.host_port,
                         protocol: binding.protocol.as_str().to_owned(),
+                        bind_ip: Some(binding.bind_ip.clone()),
                     })
                     .collect(),
                 health_status: Some(container.health_status.as_str().to_owned()),
@@ -223,7 +224,7 @@ mod tests {
             exit_code: Some(137),
             reason: Some("killed".into()),
             network_bindings: vec![NetworkBinding {
-                bind_ip: "0.0.0.0".into(),
+                bind_ip: "::".into(),
                 container_port: 80,
                 host_port: 32768,
                 protocol: TransportProtocol::Udp,
@@ -290,7 +291,8 @@ mod tests {
                 container_name: "app".into(),
                 container_port: 80,
                 host_port: 32768,
-                protocol: "udp".into()
+                protocol: "udp".into(),
+                bind_ip: Some("::".into()),
             }]
         );
     }

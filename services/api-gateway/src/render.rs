@@ -404,7 +404,7 @@ struct ContainerView<'a> {
 #[serde(rename_all = "camelCase")]
 struct BindingView<'a> {
     #[serde(rename = "bindIP")]
-    bind_ip: &'static str,
+    bind_ip: &'a str,
     container_port: u16,
     host_port: u16,
     protocol: &'a str,
@@ -435,7 +435,8 @@ pub fn task<'a>(caller: &Caller, row: &'a TaskRow, include_tags: bool) -> TaskVi
                 .network_bindings
                 .iter()
                 .map(|b| BindingView {
-                    bind_ip: "0.0.0.0",
+                    // The scheduler's assignment, before the agent reports where it published.
+                    bind_ip: b.bind_ip.as_deref().unwrap_or("0.0.0.0"),
                     container_port: b.container_port,
                     host_port: b.host_port,
                     protocol: &b.protocol,

@@ -471,6 +471,7 @@ impl SchedulerState {
                                         container_port: wanted.container_port,
                                         host_port: held.port,
                                         protocol: wanted.protocol.clone(),
+                                        bind_ip: None,
                                     })
                                     .collect();
                                 DecisionOutcome::Placed(TaskPlaced {

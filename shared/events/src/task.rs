@@ -80,6 +80,11 @@ pub struct PortAssignment {
     pub container_port: u16,
     pub host_port: u16,
     pub protocol: String,
+    /// The host address the port is published on, as the agent reported it (`0.0.0.0`,
+    /// `::`): Docker publishes a port once per address family. None in the scheduler's
+    /// assignment, and in reports written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_ip: Option<String>,
 }
 
 /// The scheduler placed the task on a container instance.

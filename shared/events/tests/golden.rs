@@ -142,6 +142,7 @@ fn samples() -> Vec<Event> {
                 container_port: 80,
                 host_port: 49153,
                 protocol: "tcp".into(),
+                bind_ip: None,
             }],
         }
         .into(),

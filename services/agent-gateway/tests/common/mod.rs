@@ -122,6 +122,7 @@ impl Harness {
                     container_port: 80,
                     host_port: 32768,
                     protocol: "tcp".into(),
+                    bind_ip: None,
                 }],
             },
         )

@@ -34,16 +34,18 @@ const CLIENTS: usize = 32;
 const LATENCY_SAMPLES: usize = 300;
 const TOKEN: &str = "bench-token";
 
+/// `read_model_url`: `None` for SQLite files in `data_dir`.
 async fn control_plane(
     data_dir: &std::path::Path,
     local_agent: Option<DriverChoice>,
+    read_model_url: Option<String>,
 ) -> RunningControlPlane {
     let config = ControlPlaneConfig {
         data_dir: data_dir.to_owned(),
         nats_url: None,
         nats_server_bin: None,
         api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        read_model_url: None,
+        read_model_url,
         rebuild: false,
         account_id: "000000000000".into(),
         body_limit: 1024 * 1024,
@@ -84,8 +86,14 @@ async fn placement_throughput() {
         .unwrap_or(CLIENTS);
     let calls_per_client = (wanted / clients / 10).max(1);
     let tasks = calls_per_client * clients * 10;
+    // BERTH_BENCH_POSTGRES=1 puts the read models on a fresh database of the PostgreSQL
+    // server at BERTH_TEST_POSTGRES_URL (scripts/start-test-postgres) instead of SQLite.
+    let read_model_url = match std::env::var_os("BERTH_BENCH_POSTGRES") {
+        Some(_) => Some(berth_testkit::postgres_database().await),
+        None => None,
+    };
     let data_dir = tempfile::tempdir().unwrap();
-    let berth = control_plane(data_dir.path(), None).await;
+    let berth = control_plane(data_dir.path(), None, read_model_url).await;
     let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
     ecs.create_cluster()
         .cluster_name("fleet")
@@ -140,6 +148,7 @@ async fn placement_throughput() {
     let nats_pid = cpu::child_named("nats-server").unwrap_or_default();
     let (own_before, nats_before) = (cpu::seconds("self"), cpu::seconds(&nats_pid));
     let written_before = cpu::bytes_written("self");
+    let machine_before = cpu::machine_seconds();
     let started = Instant::now();
     let calls: Vec<_> = (0..clients)
         .map(|_| {
@@ -180,6 +189,7 @@ async fn placement_throughput() {
         cpu::seconds("self") - own_before,
         cpu::seconds(&nats_pid) - nats_before,
     );
+    let machine_cpu = cpu::machine_seconds() - machine_before;
     let written = cpu::bytes_written("self").saturating_sub(written_before);
     assert_eq!(placed, tasks, "every task placed");
     let deciding = deciding_times(&log, from, tasks).await;
@@ -197,6 +207,11 @@ async fn placement_throughput() {
         "  CPU per task: {:.0} µs in the bench process (control plane, 1,000 agents, clients) + {:.0} µs in nats-server",
         own_cpu * 1e6 / tasks as f64,
         nats_cpu * 1e6 / tasks as f64
+    );
+    // With PostgreSQL read models, the server's processes are the difference.
+    println!(
+        "  CPU per task, every process of the machine: {:.0} µs",
+        machine_cpu * 1e6 / tasks as f64
     );
     println!(
         "  machine speed: {reference_ms:.0} ms for the reference work (berth_testkit::cpu::reference_work_ms; lower is faster)"
@@ -251,7 +266,7 @@ async fn deciding_times(log: &EventLog, from: u64, tasks: usize) -> Vec<Duration
 
 async fn running_latency() {
     let data_dir = tempfile::tempdir().unwrap();
-    let berth = control_plane(data_dir.path(), Some(DriverChoice::Process)).await;
+    let berth = control_plane(data_dir.path(), Some(DriverChoice::Process), None).await;
     let ecs = ecs_client(&berth.endpoint(), ACCESS_KEY_ID, SECRET_ACCESS_KEY);
     loop {
         let listed = ecs.list_container_instances().send().await;

@@ -19,6 +19,26 @@ pub fn seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds the whole machine has been busy so far, summed over its cores (user, nice,
+/// system, irq and softirq of `/proc/stat`): what a figure costs with the processes it
+/// drives that are not this one's children, a PostgreSQL server say. 0 when unreadable.
+pub fn machine_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
+        return 0.0;
+    };
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq ...
+    [0, 1, 2, 5, 6]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum::<f64>()
+        / 100.0
+}
+
 /// Bytes the process `pid` (or `"self"`) has caused to be written to storage so far
 /// (`write_bytes` of `/proc/<pid>/io`); 0 when it cannot be read.
 pub fn bytes_written(pid: &str) -> u64 {

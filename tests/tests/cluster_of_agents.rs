@@ -231,6 +231,85 @@ async fn strategies_and_constraints_across_agents() {
     berth.stop().await;
 }
 
+/// StartTask puts one task on each instance it names, and its failures speak of those
+/// instances alone, never of the others of the cluster.
+#[tokio::test]
+async fn start_task_runs_on_the_named_instances_and_answers_for_them_only() {
+    let berth = Berth::start().await;
+    let ecs = berth.ecs();
+    ecs.create_cluster()
+        .cluster_name("named")
+        .send()
+        .await
+        .unwrap();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let agents: Vec<_> = ["a", "b"]
+        .iter()
+        .zip(&dirs)
+        .map(|(zone, dir)| agent(&berth, "named", zone, DriverChoice::Sim, dir.path()))
+        .collect();
+    let instances = wait_for_instances(&ecs, "named", 2).await;
+    // One task of 600 MiB fills an instance of 1024.
+    ecs.register_task_definition()
+        .family("big")
+        .container_definitions(container(600, "sleep 600"))
+        .send()
+        .await
+        .unwrap();
+    let start = |on: &[&String]| {
+        ecs.start_task()
+            .cluster("named")
+            .task_definition("big")
+            .started_by("pinning")
+            .set_container_instances(Some(on.iter().map(|arn| arn.to_string()).collect()))
+            .send()
+    };
+    let failures_of = |output: &aws_sdk_ecs::operation::start_task::StartTaskOutput| {
+        output
+            .failures()
+            .iter()
+            .map(|f| (f.arn().unwrap().to_owned(), f.reason().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (&instances[0], &instances[1]);
+
+    let on_first = start(&[first]).await.unwrap();
+    assert_eq!(on_first.tasks().len(), 1, "{:?}", on_first.failures());
+    assert_eq!(on_first.tasks()[0].container_instance_arn(), Some(&**first));
+    assert_eq!(on_first.tasks()[0].started_by(), Some("pinning"));
+
+    // The first is full; the second, free, is not named, so nothing starts.
+    let full = start(&[first]).await.unwrap();
+    assert!(full.tasks().is_empty());
+    assert_eq!(
+        failures_of(&full),
+        [(first.clone(), "RESOURCE:MEMORY".to_owned())]
+    );
+
+    // Both named: one task on the second, and a failure for the first.
+    let both = start(&[second, first]).await.unwrap();
+    assert_eq!(both.tasks().len(), 1);
+    assert_eq!(both.tasks()[0].container_instance_arn(), Some(&**second));
+    assert_eq!(
+        failures_of(&both),
+        [(first.clone(), "RESOURCE:MEMORY".to_owned())]
+    );
+
+    let arns = [on_first.tasks(), both.tasks()]
+        .concat()
+        .iter()
+        .map(|t| t.task_arn().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    wait_for_tasks(&ecs, "named", &arns, Duration::from_secs(20), |t| {
+        t.last_status() == Some("RUNNING")
+    })
+    .await;
+    for agent in agents {
+        agent.abort();
+    }
+    berth.stop().await;
+}
+
 #[tokio::test]
 async fn an_agent_that_disappears_is_noticed_and_reconciles_when_back() {
     let berth = Berth::start().await;

@@ -21,11 +21,6 @@ use crate::placement::{
     Protocol, Strategy, TaskReservation, TaskResources, place,
 };
 
-/// The attribute through which StartTask pins a task to the instances it names: every
-/// instance in the index carries its own id under it (the index is internal; users
-/// never see this attribute).
-const INSTANCE_ID_ATTRIBUTE: &str = "berth.instance-id";
-
 /// What the scheduler keeps of a container instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
@@ -148,15 +143,12 @@ pub struct SchedulerState {
 }
 
 impl InstanceRecord {
-    fn attributes(&self, id: &str) -> BTreeMap<String, String> {
-        let mut attributes: BTreeMap<String, String> = self
-            .agent_attributes
+    fn attributes(&self) -> BTreeMap<String, String> {
+        self.agent_attributes
             .iter()
             .chain(&self.custom_attributes)
             .map(|a| (a.name.clone(), a.value.clone().unwrap_or_default()))
-            .collect();
-        attributes.insert(INSTANCE_ID_ATTRIBUTE.to_owned(), id.to_owned());
-        attributes
+            .collect()
     }
 
     /// The engine's view. Its `arn` is the id: the scheduler renders no ARNs.
@@ -169,7 +161,7 @@ impl InstanceRecord {
             ec2_instance_id: Some(self.ec2_instance_id.clone()),
             agent_version: Some(self.agent_version.clone()),
             registered_at: self.registered_at / 1000,
-            attributes: self.attributes(id),
+            attributes: self.attributes(),
             cpu: self.resources.cpu_units,
             memory: self.resources.memory_mib,
             reserved_tcp_ports: self.resources.reserved_tcp_ports.clone(),
@@ -212,9 +204,11 @@ impl TaskRecord {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if !self.target_instances.is_empty() {
-            let targets = self.target_instances.join(", ");
-            let expression = format!("attribute:{INSTANCE_ID_ATTRIBUTE} in [{targets}]");
-            constraints.push(Constraint::member_of(&expression).map_err(|e| e.to_string())?);
+            let ids = self
+                .target_instances
+                .iter()
+                .map(|id| Arc::from(id.as_str()));
+            constraints.push(Constraint::OnInstances(ids.collect()));
         }
         let strategies = self
             .strategy

@@ -4,6 +4,8 @@
 //! that, and stop at the first failure: the same function decides candidates in the hot loop and
 //! names the reason an instance was rejected when nothing fits.
 
+use std::sync::Arc;
+
 use berth_cql::Query;
 
 use super::groups::{GroupId, Groups};
@@ -27,6 +29,8 @@ pub(crate) struct Need<'r> {
     pub(crate) group: Option<GroupId>,
     distinct_instance: bool,
     member_of: Vec<&'r Query>,
+    /// StartTask's instances; `None` for any.
+    on_instances: Option<&'r [Arc<str>]>,
 }
 
 impl<'r> Need<'r> {
@@ -40,14 +44,15 @@ impl<'r> Need<'r> {
             }
             ports_impossible |= p.host_port != 0 && ports[..i].contains(p);
         }
-        let member_of = request
-            .constraints
-            .iter()
-            .filter_map(|c| match c {
-                Constraint::MemberOf(q) => Some(&**q),
-                Constraint::DistinctInstance => None,
-            })
-            .collect();
+        let mut member_of = Vec::new();
+        let mut on_instances = None;
+        for constraint in &request.constraints {
+            match constraint {
+                Constraint::MemberOf(query) => member_of.push(&**query),
+                Constraint::OnInstances(ids) => on_instances = Some(&ids[..]),
+                Constraint::DistinctInstance => {}
+            }
+        }
         Self {
             cpu: request.resources.cpu,
             memory: request.resources.memory,
@@ -57,11 +62,18 @@ impl<'r> Need<'r> {
             group: None,
             distinct_instance: request.constraints.contains(&Constraint::DistinctInstance),
             member_of,
+            on_instances,
         }
     }
 
+    /// Whether `inst` is a candidate at all: StartTask considers only the instances it names.
+    #[inline]
+    fn offered(&self, inst: &Instance) -> bool {
+        self.on_instances.is_none_or(|ids| ids.contains(&inst.id))
+    }
+
     /// Whether `inst` can take the task, or the first reason it cannot. The instance is assumed
-    /// `ACTIVE` (the callers only offer active instances).
+    /// `ACTIVE` (the callers only offer active instances) and [offered](Self::offered).
     #[inline]
     pub(crate) fn check(&self, inst: &Instance, groups: &Groups) -> Result<(), FailureReason> {
         if !inst.connected {
@@ -93,7 +105,7 @@ impl<'r> Need<'r> {
 
     #[inline]
     pub(crate) fn fits(&self, inst: &Instance, groups: &Groups) -> bool {
-        self.check(inst, groups).is_ok()
+        self.offered(inst) && self.check(inst, groups).is_ok()
     }
 
     fn ports_fit(&self, inst: &Instance) -> bool {
@@ -113,7 +125,7 @@ impl<'r> Need<'r> {
     }
 }
 
-/// When a task fits nowhere: one failure per distinct reason among the active instances, each
+/// When a task fits nowhere: one failure per distinct reason among the active instances offered, each
 /// naming the instance that came closest with that reason (most CPU left for `RESOURCE:CPU`,
 /// most memory left for `RESOURCE:MEMORY`, the first in registration order otherwise). That is
 /// what ECS's service events describe ("The closest matching container-instance ...") and keeps
@@ -133,7 +145,7 @@ pub(crate) fn closest_failures<'a>(
         FailureReason::DistinctInstance,
     ];
     let mut best: [Option<(&Instance, u32)>; 6] = [None; 6];
-    for inst in instances.filter(|i| i.is_active()) {
+    for inst in instances.filter(|i| i.is_active() && need.offered(i)) {
         let Err(reason) = need.check(inst, groups) else {
             continue;
         };

@@ -108,6 +108,9 @@ pub enum Constraint {
     DistinctInstance,
     /// Only instances the expression selects. Shared, since requests are cloned per service.
     MemberOf(Arc<Query>),
+    /// StartTask: only the named instances (ids). The others are no candidates at all, so a
+    /// task that cannot start is reported against the named instances alone.
+    OnInstances(Arc<[Arc<str>]>),
 }
 
 impl Constraint {

@@ -246,6 +246,35 @@ fn failures_name_one_closest_instance_per_reason() {
 }
 
 #[test]
+fn start_task_places_only_on_the_named_instance_and_reports_only_it() {
+    let mut index = index_of([
+        instance("named", 4096, 4096, "az"),
+        instance("other", 2048, 4096, "az"),
+    ]);
+    let mut req = request("g", 1024, 1024, vec![binpack(BinpackField::Cpu)]);
+    req.constraints
+        .push(Constraint::OnInstances(vec![Arc::from("named")].into()));
+    req.count = 4;
+    // Binpack alone would fill `other` first.
+    assert_eq!(
+        ids(&place(&mut index, &req, &mut rng())),
+        ["named", "named", "named", "named"]
+    );
+    // `named` is full, `other` lost its agent: the answer speaks of `named` alone.
+    index.set_agent_connected("other", false).unwrap();
+    req.count = 1;
+    let out = place(&mut index, &req, &mut rng());
+    assert!(out.placed.is_empty());
+    let failures: Vec<_> = out
+        .failures
+        .iter()
+        .map(|f| (f.reason, f.instance_arn.to_string()))
+        .collect();
+    assert_eq!(failures, [(FailureReason::Cpu, arn("named"))]);
+    assert_consistent(&index);
+}
+
+#[test]
 fn a_partial_placement_reports_what_stopped_it() {
     let mut index = index_of([
         instance("a", 1024, 1024, "az"),

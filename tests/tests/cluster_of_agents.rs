@@ -232,7 +232,8 @@ async fn strategies_and_constraints_across_agents() {
 }
 
 /// StartTask puts one task on each instance it names, and its failures speak of those
-/// instances alone, never of the others of the cluster.
+/// instances alone, never of the others of the cluster: MISSING for one it does not
+/// know, INACTIVE for one draining.
 #[tokio::test]
 async fn start_task_runs_on_the_named_instances_and_answers_for_them_only() {
     let berth = Berth::start().await;
@@ -293,6 +294,29 @@ async fn start_task_runs_on_the_named_instances_and_answers_for_them_only() {
     assert_eq!(
         failures_of(&both),
         [(first.clone(), "RESOURCE:MEMORY".to_owned())]
+    );
+
+    // An instance the cluster does not know, and one draining: nothing is placed, and
+    // each is named with why.
+    let unknown = first.replace(
+        first.rsplit('/').next().unwrap(),
+        "00000000-0000-4000-8000-000000000000",
+    );
+    let missing = start(&[&unknown]).await.unwrap();
+    assert!(missing.tasks().is_empty());
+    assert_eq!(failures_of(&missing), [(unknown, "MISSING".to_owned())]);
+    ecs.update_container_instances_state()
+        .cluster("named")
+        .container_instances(second)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .unwrap();
+    let draining = start(&[second]).await.unwrap();
+    assert!(draining.tasks().is_empty());
+    assert_eq!(
+        failures_of(&draining),
+        [(second.clone(), "INACTIVE".to_owned())]
     );
 
     let arns = [on_first.tasks(), both.tasks()]

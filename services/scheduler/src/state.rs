@@ -178,6 +178,15 @@ fn protocol(name: &str) -> Protocol {
     }
 }
 
+/// One of the engine's failures as the log records it (the engine's `arn` is the id).
+fn engine_failure(failure: &crate::placement::Failure) -> PlacementFailure {
+    PlacementFailure {
+        container_instance_id: Some(failure.instance_arn.to_string()),
+        reason: failure.reason.as_str().to_owned(),
+        detail: Some(failure.reason.detail().to_owned()),
+    }
+}
+
 impl TaskRecord {
     fn reservation(&self, ports: &[PortAssignment]) -> TaskReservation {
         TaskReservation {
@@ -192,6 +201,31 @@ impl TaskRecord {
                 })
                 .collect(),
         }
+    }
+
+    /// StartTask's named instances that cannot take a task whatever it needs, as StartTask
+    /// reports them: `MISSING` (unknown to the cluster) or `INACTIVE` (deregistered, or
+    /// draining). The engine, which knows only active instances, reports the others.
+    fn unavailable_targets(
+        &self,
+        instances: &HashMap<String, InstanceRecord>,
+    ) -> impl Iterator<Item = PlacementFailure> {
+        self.target_instances.iter().filter_map(|id| {
+            let (reason, detail) = match instances.get(id).map(|r| r.status.as_str()) {
+                None | Some("") => ("MISSING", "The container instance was not found."),
+                Some("INACTIVE") => ("INACTIVE", "The container instance is deregistered."),
+                Some("DRAINING") => (
+                    "INACTIVE",
+                    "The container instance is draining and takes no new tasks.",
+                ),
+                Some(_) => return None,
+            };
+            Some(PlacementFailure {
+                container_instance_id: Some(id.clone()),
+                reason: reason.into(),
+                detail: Some(detail.into()),
+            })
+        })
     }
 
     /// The engine's request; `None` when the stored constraints no longer parse.
@@ -475,6 +509,14 @@ impl SchedulerState {
                                     ports,
                                 })
                             }
+                            None if !task.target_instances.is_empty() => {
+                                let failures = result.failures.iter().map(engine_failure);
+                                DecisionOutcome::Failed(TaskPlacementFailed {
+                                    failures: failures
+                                        .chain(task.unavailable_targets(&state.instances))
+                                        .collect(),
+                                })
+                            }
                             None if result.failures.is_empty() => {
                                 DecisionOutcome::Failed(TaskPlacementFailed {
                                     failures: vec![PlacementFailure {
@@ -488,15 +530,7 @@ impl SchedulerState {
                                 })
                             }
                             None => DecisionOutcome::Failed(TaskPlacementFailed {
-                                failures: result
-                                    .failures
-                                    .iter()
-                                    .map(|f| PlacementFailure {
-                                        container_instance_id: Some(f.instance_arn.to_string()),
-                                        reason: f.reason.as_str().to_owned(),
-                                        detail: Some(f.reason.detail().to_owned()),
-                                    })
-                                    .collect(),
+                                failures: result.failures.iter().map(engine_failure).collect(),
                             }),
                         }
                     }

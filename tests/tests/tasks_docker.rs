@@ -19,6 +19,12 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
     let ecs = berth.ecs();
     wait_for_instances(&ecs, "default", 1).await;
 
+    // Free now, rather than a fixed port: a run that failed half way leaves its containers
+    // running (they outlive the agent by design), holding the ports they were given.
+    let static_port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| i32::from(address.port()))
+        .expect("a free port");
     let container = |name: &str, host_port: i32, script: &str| {
         ContainerDefinition::builder()
             .name(name)
@@ -42,7 +48,7 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
     ecs.register_task_definition()
         .family("docker-web")
         .container_definitions(container("web", 0, "echo up; sleep 600"))
-        .container_definitions(container("static", 18_423, "sleep 600"))
+        .container_definitions(container("static", static_port, "sleep 600"))
         .send()
         .await
         .unwrap();
@@ -70,7 +76,7 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
         binding("web").host_port().unwrap() >= 49_153,
         "a dynamic port from the ephemeral range"
     );
-    assert_eq!(binding("static").host_port(), Some(18_423));
+    assert_eq!(binding("static").host_port(), Some(static_port));
     // Docker publishes a port once per address family (0.0.0.0 and, with IPv6, ::): each
     // binding shows the address it is on, as ECS shows them, never twice the same one.
     for container in running[0].containers() {

@@ -125,11 +125,12 @@ impl<'r> Need<'r> {
     }
 }
 
-/// When a task fits nowhere: one failure per distinct reason among the active instances offered, each
-/// naming the instance that came closest with that reason (most CPU left for `RESOURCE:CPU`,
-/// most memory left for `RESOURCE:MEMORY`, the first in registration order otherwise). That is
-/// what ECS's service events describe ("The closest matching container-instance ...") and keeps
-/// RunTask's `failures` short on a large cluster, where ECS would otherwise list thousands.
+/// When a task fits nowhere: one failure per distinct reason among the active instances offered,
+/// each naming the instance that came closest with that reason (most CPU left for
+/// `RESOURCE:CPU`, most memory left for `RESOURCE:MEMORY`, the first in registration order
+/// otherwise). That is what ECS's service events describe ("The closest matching
+/// container-instance ...") and keeps RunTask's `failures` short on a large cluster, where ECS
+/// would otherwise list thousands.
 pub(crate) fn closest_failures<'a>(
     instances: impl Iterator<Item = &'a Instance>,
     groups: &Groups,

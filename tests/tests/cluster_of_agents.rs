@@ -36,6 +36,34 @@ fn agent(
     })
 }
 
+/// Creates `cluster` with one simulated agent per zone: the agents' data dirs (to keep
+/// while they run), the agents, and their instances' ARNs once all have registered.
+async fn simulated_cluster(
+    berth: &Berth,
+    cluster: &str,
+    zones: &[&str],
+) -> (
+    Vec<tempfile::TempDir>,
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<String>,
+) {
+    berth
+        .ecs()
+        .create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap();
+    let dirs: Vec<_> = zones.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let agents = zones
+        .iter()
+        .zip(&dirs)
+        .map(|(zone, dir)| agent(berth, cluster, zone, DriverChoice::Sim, dir.path()))
+        .collect();
+    let instances = wait_for_instances(&berth.ecs(), cluster, zones.len()).await;
+    (dirs, agents, instances)
+}
+
 fn container(memory: i32, script: &str) -> ContainerDefinition {
     ContainerDefinition::builder()
         .name("main")
@@ -78,18 +106,7 @@ async fn zones_of(
 async fn strategies_and_constraints_across_agents() {
     let berth = Berth::start().await;
     let ecs = berth.ecs();
-    ecs.create_cluster()
-        .cluster_name("multi")
-        .send()
-        .await
-        .unwrap();
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let agents: Vec<_> = ["a", "b", "c"]
-        .iter()
-        .zip(&dirs)
-        .map(|(zone, dir)| agent(&berth, "multi", zone, DriverChoice::Sim, dir.path()))
-        .collect();
-    wait_for_instances(&ecs, "multi", 3).await;
+    let (_dirs, agents, _) = simulated_cluster(&berth, "multi", &["a", "b", "c"]).await;
     ecs.register_task_definition()
         .family("web")
         .container_definitions(container(100, "sleep 600"))
@@ -238,18 +255,7 @@ async fn strategies_and_constraints_across_agents() {
 async fn start_task_runs_on_the_named_instances_and_answers_for_them_only() {
     let berth = Berth::start().await;
     let ecs = berth.ecs();
-    ecs.create_cluster()
-        .cluster_name("named")
-        .send()
-        .await
-        .unwrap();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let agents: Vec<_> = ["a", "b"]
-        .iter()
-        .zip(&dirs)
-        .map(|(zone, dir)| agent(&berth, "named", zone, DriverChoice::Sim, dir.path()))
-        .collect();
-    let instances = wait_for_instances(&ecs, "named", 2).await;
+    let (_dirs, agents, instances) = simulated_cluster(&berth, "named", &["a", "b"]).await;
     // One task of 600 MiB fills an instance of 1024.
     ecs.register_task_definition()
         .family("big")

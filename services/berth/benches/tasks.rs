@@ -28,6 +28,7 @@ use futures::StreamExt;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Simulated agents unless `BERTH_BENCH_AGENTS` says otherwise.
 const AGENTS: usize = 1_000;
 /// Concurrent RunTask callers unless `BERTH_BENCH_CLIENTS` says otherwise.
 const CLIENTS: usize = 32;
@@ -84,6 +85,10 @@ async fn placement_throughput() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(CLIENTS);
+    let agents: usize = std::env::var("BERTH_BENCH_AGENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(AGENTS);
     let calls_per_client = (wanted / clients / 10).max(1);
     let tasks = calls_per_client * clients * 10;
     // BERTH_BENCH_POSTGRES=1 puts the read models on a fresh database of the PostgreSQL
@@ -102,7 +107,7 @@ async fn placement_throughput() {
         .unwrap();
 
     let mut fleet = FleetConfig::new(
-        AGENTS,
+        agents,
         "fleet",
         format!("ws://{}", berth.agent_gateway_addr),
         TOKEN,
@@ -121,13 +126,13 @@ async fn placement_throughput() {
             .send()
             .await
             .unwrap();
-        if described.clusters()[0].registered_container_instances_count() as usize >= AGENTS {
+        if described.clusters()[0].registered_container_instances_count() as usize >= agents {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
-        "{AGENTS} simulated agents registered in {:.1} s",
+        "{agents} simulated agents registered in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     ecs.register_task_definition()
@@ -195,7 +200,7 @@ async fn placement_throughput() {
     let deciding = deciding_times(&log, from, tasks).await;
     let seconds = (all_placed - started).as_secs_f64();
     println!(
-        "RunTask to TaskPlaced in the log: {tasks} tasks on {AGENTS} agents in {seconds:.2} s = {:.0} tasks/s",
+        "RunTask to TaskPlaced in the log: {tasks} tasks on {agents} agents in {seconds:.2} s = {:.0} tasks/s",
         tasks as f64 / seconds
     );
     println!(
@@ -204,7 +209,7 @@ async fn placement_throughput() {
         percentiles(deciding)
     );
     println!(
-        "  CPU per task: {:.0} µs in the bench process (control plane, 1,000 agents, clients) + {:.0} µs in nats-server",
+        "  CPU per task: {:.0} µs in the bench process (control plane, agents, clients) + {:.0} µs in nats-server",
         own_cpu * 1e6 / tasks as f64,
         nats_cpu * 1e6 / tasks as f64
     );

@@ -120,14 +120,8 @@ async fn request_and_place(log: &EventLog, id: &str) -> u64 {
 fn reported(last_status: &str) -> TaskStateReported {
     TaskStateReported {
         last_status: last_status.into(),
-        containers: vec![],
         stop_code: (last_status == "STOPPED").then(|| "EssentialContainerExited".into()),
-        stopped_reason: None,
-        health_status: None,
-        pull_started_at: None,
-        pull_stopped_at: None,
-        started_at: None,
-        stopped_at: None,
+        ..TaskStateReported::default()
     }
 }
 

@@ -226,14 +226,8 @@ async fn restarts_after(how: Stop) {
         .unwrap();
     let stopped = TaskStateReported {
         last_status: "STOPPED".into(),
-        containers: vec![],
         stop_code: Some("EssentialContainerExited".into()),
-        stopped_reason: None,
-        health_status: None,
-        pull_started_at: None,
-        pull_stopped_at: None,
-        started_at: None,
-        stopped_at: None,
+        ..TaskStateReported::default()
     };
     log.append(Append::new(
         Aggregate::Task {

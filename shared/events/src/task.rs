@@ -151,8 +151,8 @@ pub struct ContainerState {
 
 /// The agent reported a task state (PENDING, RUNNING, STOPPED, ...).
 ///
-/// v1: introduced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// v1: introduced. Every field but `last_status` may be absent, hence `Default`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TaskStateReported {
     pub last_status: String,
     #[serde(default)]

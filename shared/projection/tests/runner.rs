@@ -178,6 +178,20 @@ struct FoldingCounter {
     unwritten: std::collections::BTreeSet<String>,
 }
 
+impl FoldingCounter {
+    /// Counts the batch's creations in memory, to be written at the next write.
+    fn count(&mut self, events: &[RecordedEvent]) {
+        for recorded in events {
+            if let (Aggregate::Cluster(name), Some(Event::ClusterCreated(_))) =
+                (&recorded.aggregate, &recorded.event)
+            {
+                *self.counts.entry(name.clone()).or_default() += 1;
+                self.unwritten.insert(name.clone());
+            }
+        }
+    }
+}
+
 impl Projection for FoldingCounter {
     fn name(&self) -> &'static str {
         "folding-counter"
@@ -200,14 +214,7 @@ impl Projection for FoldingCounter {
         if declined {
             return false;
         }
-        for recorded in events {
-            if let (Aggregate::Cluster(name), Some(Event::ClusterCreated(_))) =
-                (&recorded.aggregate, &recorded.event)
-            {
-                *self.counts.entry(name.clone()).or_default() += 1;
-                self.unwritten.insert(name.clone());
-            }
-        }
+        self.count(events);
         true
     }
 
@@ -220,14 +227,7 @@ impl Projection for FoldingCounter {
         connection: &mut AnyConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        for recorded in events {
-            if let (Aggregate::Cluster(name), Some(Event::ClusterCreated(_))) =
-                (&recorded.aggregate, &recorded.event)
-            {
-                *self.counts.entry(name.clone()).or_default() += 1;
-                self.unwritten.insert(name.clone());
-            }
-        }
+        self.count(events);
         for name in &self.unwritten {
             sqlx::query(
                 "INSERT INTO creations (name, n, deleted) VALUES ($1, $2, 0) \

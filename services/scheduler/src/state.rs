@@ -509,29 +509,25 @@ impl SchedulerState {
                                     ports,
                                 })
                             }
-                            None if !task.target_instances.is_empty() => {
-                                let failures = result.failures.iter().map(engine_failure);
-                                DecisionOutcome::Failed(TaskPlacementFailed {
-                                    failures: failures
-                                        .chain(task.unavailable_targets(&state.instances))
-                                        .collect(),
-                                })
-                            }
-                            None if result.failures.is_empty() => {
-                                DecisionOutcome::Failed(TaskPlacementFailed {
-                                    failures: vec![PlacementFailure {
+                            None => {
+                                let mut failures: Vec<PlacementFailure> = (result.failures)
+                                    .iter()
+                                    .map(engine_failure)
+                                    .chain(task.unavailable_targets(&state.instances))
+                                    .collect();
+                                // RunTask with no active instance at all.
+                                if failures.is_empty() && task.target_instances.is_empty() {
+                                    failures.push(PlacementFailure {
                                         container_instance_id: None,
                                         reason: "MISSING".into(),
                                         detail: Some(
                                             "No Container Instances were found in your cluster."
                                                 .into(),
                                         ),
-                                    }],
-                                })
+                                    });
+                                }
+                                DecisionOutcome::Failed(TaskPlacementFailed { failures })
                             }
-                            None => DecisionOutcome::Failed(TaskPlacementFailed {
-                                failures: result.failures.iter().map(engine_failure).collect(),
-                            }),
                         }
                     }
                 };

@@ -63,6 +63,14 @@ async fn control_plane(
     .unwrap()
 }
 
+/// The number in the environment variable `name`, else `default`.
+fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 fn container(script: &str) -> ContainerDefinition {
     ContainerDefinition::builder()
         .name("main")
@@ -77,18 +85,9 @@ fn container(script: &str) -> ContainerDefinition {
 async fn placement_throughput() {
     // BERTH_BENCH_TASKS overrides the number of tasks (rounded down to a multiple of
     // clients × 10: every client makes the same number of RunTask(count 10) calls).
-    let wanted: usize = std::env::var("BERTH_BENCH_TASKS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(19_200);
-    let clients: usize = std::env::var("BERTH_BENCH_CLIENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CLIENTS);
-    let agents: usize = std::env::var("BERTH_BENCH_AGENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(AGENTS);
+    let wanted = count_from_env("BERTH_BENCH_TASKS", 19_200);
+    let clients = count_from_env("BERTH_BENCH_CLIENTS", CLIENTS);
+    let agents = count_from_env("BERTH_BENCH_AGENTS", AGENTS);
     let calls_per_client = (wanted / clients / 10).max(1);
     let tasks = calls_per_client * clients * 10;
     // BERTH_BENCH_POSTGRES=1 puts the read models on a fresh database of the PostgreSQL

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping, TaskStopCode, TransportProtocol};
-use berth_agent::runtime::testing::{BUSYBOX_IMAGE, docker_client, ensure_busybox_image};
+use berth_agent::runtime::testing::{
+    BUSYBOX_IMAGE, docker_client, ensure_busybox_image, free_port,
+};
 use berth_e2e::{Berth, DriverChoice, wait_for_instances, wait_for_tasks};
 
 #[tokio::test]
@@ -19,12 +21,7 @@ async fn a_task_runs_as_docker_containers_with_port_bindings() {
     let ecs = berth.ecs();
     wait_for_instances(&ecs, "default", 1).await;
 
-    // Free now, rather than a fixed port: a run that failed half way leaves its containers
-    // running (they outlive the agent by design), holding the ports they were given.
-    let static_port = std::net::TcpListener::bind("0.0.0.0:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| i32::from(address.port()))
-        .expect("a free port");
+    let static_port = i32::from(free_port());
     let container = |name: &str, host_port: i32, script: &str| {
         ContainerDefinition::builder()
             .name(name)

@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::net::TcpListener;
-
-use berth_agent::runtime::testing::{BUSYBOX_IMAGE, docker_client, ensure_busybox_image};
+use berth_agent::runtime::testing::{
+    BUSYBOX_IMAGE, docker_client, ensure_busybox_image, free_port,
+};
 use berth_agent::runtime::{DockerConfig, DockerDriver, Driver, LABEL_TASK_ARN, TaskEvent};
 use berth_agent_protocol::{
     ContainerSpec, HealthStatus, PortMapping, TaskStatus, TaskStopCode, TransportProtocol,
@@ -37,14 +37,6 @@ async fn driver(dir: &std::path::Path) -> (DockerDriver, UnboundedReceiver<TaskE
         .await
         .expect("connect to docker");
     (driver, rx)
-}
-
-/// A host port that is free right now.
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 async fn gone(docker: &Docker, id: &str) -> bool {

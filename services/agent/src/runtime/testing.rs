@@ -60,6 +60,15 @@ pub async fn docker_client() -> Option<Docker> {
     Some(docker)
 }
 
+/// A host port that is free right now, for a static port mapping: a fixed one could be
+/// held by the containers of an earlier, failed run (they outlive their agent).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 /// The host's busybox binary, if installed.
 pub fn find_busybox() -> Option<PathBuf> {
     BUSYBOX_PATHS
